@@ -1,0 +1,134 @@
+//! The SQL catalog: one DataFusion catalog (`bagbase`) whose schemas are refs.
+//! `public` is the head of the default branch with its working set; every branch, tag,
+//! version id or unique prefix is a read-only schema of the same tables at that ref,
+//! resolved lazily when a query names it. Reads `version/` and `store/` only.
+
+pub mod reader;
+pub mod segments;
+pub mod system;
+
+use crate::store::{ChunkStore, Id};
+use crate::version::{self, manifest, refs, Root};
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, SchemaProvider};
+use datafusion::datasource::TableProvider;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use std::sync::Arc;
+
+pub const CATALOG: &str = "bagbase";
+pub const DEFAULT_SCHEMA: &str = "public";
+
+/// A session with every table of the store registered; `default_ref` is what
+/// unqualified names (the `public` schema) read.
+pub fn session_context(store: Arc<ChunkStore>, default_ref: &str) -> SessionContext {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA)
+        .with_create_default_catalog_and_schema(false);
+    let runtime = RuntimeEnvBuilder::new()
+        .build_arc()
+        .expect("default runtime builds");
+    let url = url::Url::parse(segments::SEGMENT_URL).expect("static url");
+    runtime.register_object_store(&url, Arc::new(object_store::memory::InMemory::new()));
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    ctx.register_catalog(
+        CATALOG,
+        Arc::new(RefCatalog {
+            store,
+            default_ref: default_ref.to_string(),
+        }),
+    );
+    ctx
+}
+
+#[derive(Debug)]
+pub struct RefCatalog {
+    store: Arc<ChunkStore>,
+    default_ref: String,
+}
+
+impl CatalogProvider for RefCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        let mut names = vec![DEFAULT_SCHEMA.to_string()];
+        if let Ok(r) = refs::list(self.store.kv()) {
+            names.extend(r.into_iter().map(|(n, _, _)| n));
+        }
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let ref_name = if name == DEFAULT_SCHEMA {
+            &self.default_ref
+        } else {
+            name
+        };
+        Some(Arc::new(RefSchema::open(
+            Arc::clone(&self.store),
+            ref_name,
+            name != DEFAULT_SCHEMA,
+        )))
+    }
+}
+
+/// The tables of one ref, as of the moment the schema was resolved.
+#[derive(Debug)]
+pub struct RefSchema {
+    store: Arc<ChunkStore>,
+    state: std::result::Result<(Root, Option<Id>), String>,
+}
+
+impl RefSchema {
+    /// `scoped`: versions/storage list only this ref's history (false for `public`).
+    fn open(store: Arc<ChunkStore>, name: &str, scoped: bool) -> RefSchema {
+        let kv = store.kv();
+        let state = (|| -> version::Result<(Root, Option<Id>)> {
+            let r = refs::resolve(kv, name)?;
+            let root = manifest::load_root(kv, &refs::read_root(kv, &r)?)?;
+            Ok((root, scoped.then_some(r.version)))
+        })()
+        .map_err(|e| e.to_string());
+        RefSchema { store, state }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for RefSchema {
+    fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = system::SYSTEM_TABLES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        if let Ok((root, _)) = &self.state {
+            names.extend(root.tables.keys().cloned());
+        }
+        names
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let (root, scope) = self
+            .state
+            .as_ref()
+            .map_err(|e| DataFusionError::Plan(e.clone()))?;
+        let kv = self.store.kv();
+        if let Some(t) = system::build(kv, name, root, scope.as_ref())? {
+            return Ok(Some(Arc::new(t)));
+        }
+        let Some(id) = root.tables.get(name) else {
+            return Ok(None);
+        };
+        let ext = |e: version::VersionError| DataFusionError::External(Box::new(e));
+        let node = manifest::load_table(kv, id).map_err(ext)?;
+        let t = segments::SegmentTable::new(Arc::clone(&self.store), name, node).map_err(ext)?;
+        Ok(Some(Arc::new(t)))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        system::SYSTEM_TABLES.contains(&name)
+            || self
+                .state
+                .as_ref()
+                .is_ok_and(|(root, _)| root.tables.contains_key(name))
+    }
+}

@@ -1,0 +1,224 @@
+//! Command-line parsing and dispatch (SPEC section 2). Each command is a thin call
+//! into `bagbase::Store`; printing lives in `output.rs`, progress in `progress.rs`.
+
+mod output;
+mod progress;
+
+use bagbase::store::StoreConfig;
+use bagbase::{IngestOptions, Store};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "bagbase",
+    version,
+    about = "Versioned storage and SQL for robot and training data"
+)]
+struct Cli {
+    /// The store directory.
+    #[arg(
+        long,
+        global = true,
+        env = "BAGBASE_STORE",
+        default_value = "./bagbase-store"
+    )]
+    store: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new store.
+    Init {
+        /// FastCDC minimum chunk size in bytes.
+        #[arg(long, default_value_t = StoreConfig::default().chunk_min)]
+        chunk_min: u32,
+        /// FastCDC average chunk size in bytes.
+        #[arg(long, default_value_t = StoreConfig::default().chunk_avg)]
+        chunk_avg: u32,
+        /// FastCDC maximum chunk size in bytes.
+        #[arg(long, default_value_t = StoreConfig::default().chunk_max)]
+        chunk_max: u32,
+        /// zstd compression level of stored chunks (1-22).
+        #[arg(long, default_value_t = StoreConfig::default().zstd_level)]
+        zstd_level: i32,
+    },
+    /// Ingest files and directories (recursively); commits unless --no-commit.
+    Ingest {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long, default_value = "main")]
+        branch: String,
+        #[arg(short = 'm', long)]
+        message: Option<String>,
+        #[arg(long)]
+        no_commit: bool,
+        /// Topic whose timestamps define steps (used by episode alignment).
+        #[arg(long)]
+        main_topic: Option<String>,
+        /// Alignment/episode configuration (TOML).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Treat a recording cut short as an error instead of a warning.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Turn the working set of a branch into a version.
+    Commit {
+        #[arg(short = 'm', long, required = true)]
+        message: String,
+        #[arg(long, default_value = "main")]
+        branch: String,
+    },
+    /// Show the history of a ref (default: main).
+    Log {
+        #[arg(default_value = "main")]
+        reference: String,
+    },
+    /// Create a tag (it never moves).
+    Tag {
+        name: String,
+        #[arg(default_value = "main")]
+        reference: String,
+    },
+    /// Create a branch with its own working set.
+    Branch {
+        name: String,
+        #[arg(default_value = "main")]
+        from: String,
+    },
+    /// Run a SQL query.
+    Sql {
+        query: String,
+        /// What unqualified table names read (branch, tag or version).
+        #[arg(long = "ref", default_value = "main")]
+        reference: String,
+        #[arg(long, value_enum, default_value_t = output::Format::Table)]
+        format: output::Format,
+    },
+    /// Re-hash every chunk and check every manifest; exit 1 on any damage.
+    Fsck,
+    /// Drop chunks and nodes that no version and no working set references.
+    Gc,
+}
+
+/// Runs the command line; returns the process exit status.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> bagbase::Result<i32> {
+    let path = cli.store;
+    match cli.command {
+        Command::Init {
+            chunk_min,
+            chunk_avg,
+            chunk_max,
+            zstd_level,
+        } => {
+            let config = StoreConfig {
+                chunk_min,
+                chunk_avg,
+                chunk_max,
+                zstd_level,
+                ..StoreConfig::default()
+            };
+            Store::init(&path, config)?;
+            println!("initialized empty bagbase store in {}", path.display());
+            Ok(0)
+        }
+        Command::Ingest {
+            paths,
+            branch,
+            message,
+            no_commit,
+            main_topic: _,
+            config: _,
+            strict: _,
+        } => {
+            let store = Store::open(&path)?;
+            let sources = bagbase::ingest::expand(&paths)?;
+            let bar = progress::Bar::new(sources.iter().map(|s| s.size).sum());
+            let started = Instant::now();
+            let opts = IngestOptions {
+                branch: branch.clone(),
+                message,
+                commit: !no_commit,
+                author: None,
+            };
+            let report = store.ingest(&paths, &opts, &bar);
+            bar.finish();
+            let report = report?;
+            println!(
+                "{}",
+                output::ingest_summary(&report, &branch, started.elapsed())
+            );
+            Ok(0)
+        }
+        Command::Commit { message, branch } => {
+            let store = Store::open(&path)?;
+            let id = store.commit(&branch, &message)?;
+            println!("[{branch} {}] {message}", &id.hex()[..12]);
+            Ok(0)
+        }
+        Command::Log { reference } => {
+            let store = Store::open(&path)?;
+            print!("{}", output::log(&store.log(&reference)?));
+            Ok(0)
+        }
+        Command::Tag { name, reference } => {
+            let store = Store::open(&path)?;
+            let id = store.tag(&name, &reference)?;
+            println!("tag {name} -> {}", &id.hex()[..12]);
+            Ok(0)
+        }
+        Command::Branch { name, from } => {
+            let store = Store::open(&path)?;
+            let id = store.branch(&name, &from)?;
+            println!("branch {name} -> {}", &id.hex()[..12]);
+            Ok(0)
+        }
+        Command::Sql {
+            query,
+            reference,
+            format,
+        } => {
+            let store = Store::open(&path)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let batches = rt.block_on(store.sql(&query, Some(&reference)))?;
+            output::write_batches(&batches, format)?;
+            Ok(0)
+        }
+        Command::Fsck => {
+            let store = Store::open(&path)?;
+            let r = store.fsck()?;
+            print!("{}", output::fsck(&r));
+            Ok(if r.problems.is_empty() { 0 } else { 1 })
+        }
+        Command::Gc => {
+            let store = Store::open(&path)?;
+            let r = store.gc()?;
+            println!(
+                "gc: freed {} ({} chunks, {} manifest nodes removed; {} packs deleted, {} rewritten)",
+                output::bytes(r.bytes_freed),
+                r.chunks_removed,
+                r.nodes_removed,
+                r.packs_deleted,
+                r.packs_rewritten
+            );
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Ingest: expands the paths a user gives, detects each file's format, and stores the
+//! file's bytes as chunks with a `files` entry in the working set. Format decoders
+//! (later) add rows to tables through the same `WorkingEdit`. Readers here never see
+//! DataFusion's session; they write through `version/` only.
+
+pub mod detect;
+pub mod error;
+
+pub use detect::Format;
+pub use error::IngestError;
+
+use crate::store::ChunkWriter;
+use crate::version::manifest::{file_id_for, FileEntry};
+use crate::version::WorkingEdit;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+/// One file found under the paths given to `ingest`.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub path: PathBuf,
+    /// The name stored in `files.path`: the path as given, cleaned of `.` parts.
+    pub name: String,
+    pub size: u64,
+}
+
+/// Receives progress of a long ingest (the CLI draws a bar; the library passes `()`).
+pub trait Progress: Sync {
+    fn file(&self, _name: &str, _size: u64) {}
+    fn advance(&self, _bytes: u64) {}
+}
+
+impl Progress for () {}
+
+fn clean(path: &Path) -> String {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    let s = out.to_string_lossy().to_string();
+    if s.is_empty() {
+        ".".into()
+    } else {
+        s
+    }
+}
+
+/// Expands files and directories (recursively, in name order). Fails before anything
+/// is written if a path cannot be read.
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<Source>, IngestError> {
+    let mut out = Vec::new();
+    for p in paths {
+        walk(p, &mut out)?;
+    }
+    if out.is_empty() {
+        return Err(IngestError::Empty("no files under the given paths".into()));
+    }
+    Ok(out)
+}
+
+fn walk(p: &Path, out: &mut Vec<Source>) -> Result<(), IngestError> {
+    let open_err = |source| IngestError::Open {
+        path: p.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(p).map_err(open_err)?;
+    if meta.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+            .map_err(open_err)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .map_err(open_err)?;
+        entries.sort();
+        for e in entries {
+            walk(&e, out)?;
+        }
+        Ok(())
+    } else if meta.is_file() {
+        std::fs::File::open(p).map_err(open_err)?;
+        out.push(Source {
+            path: p.to_path_buf(),
+            name: clean(p),
+            size: meta.len(),
+        });
+        Ok(())
+    } else {
+        Err(IngestError::NotAFile {
+            path: p.to_path_buf(),
+        })
+    }
+}
+
+/// What happened to one file.
+#[derive(Clone, Debug)]
+pub struct Ingested {
+    pub entry: FileEntry,
+    pub format: Format,
+    /// False when the working set already held this exact file at this path.
+    pub changed: bool,
+}
+
+/// Stores one stream as the file `name` in the working set.
+pub fn ingest_reader<R: Read + Send>(
+    edit: &mut WorkingEdit<'_>,
+    chunks: &mut ChunkWriter<'_>,
+    name: &str,
+    reader: R,
+    progress: &dyn Progress,
+) -> Result<Ingested, crate::Error> {
+    let mut reader = reader;
+    let mut head = [0u8; 16];
+    let mut got = 0;
+    while got < head.len() {
+        match reader.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(IngestError::Read {
+                    path: name.into(),
+                    offset: got as u64,
+                    source,
+                }
+                .into())
+            }
+        }
+    }
+    let format = detect::detect(Path::new(name), &head[..got]);
+    let stream = std::io::Cursor::new(head[..got].to_vec()).chain(reader);
+    let advance = |n| progress.advance(n);
+    let blob = match chunks.put_stream(stream, &advance)? {
+        Ok(b) => b,
+        Err((offset, source)) => {
+            return Err(IngestError::Read {
+                path: name.into(),
+                offset,
+                source,
+            }
+            .into())
+        }
+    };
+    let file_id = file_id_for(name);
+    let previous = edit.root.file(&file_id)?;
+    let list = edit.nodes.put_chunks(chunks_kv(chunks), &blob.chunks)?;
+    if let Some(prev) = previous.filter(|p| p.sha256 == blob.sha256 && p.chunks == list) {
+        return Ok(Ingested {
+            entry: prev,
+            format,
+            changed: false,
+        });
+    }
+    let entry = FileEntry {
+        file_id,
+        path: name.to_string(),
+        format: format.as_str().to_string(),
+        size_bytes: blob.size,
+        sha256: blob.sha256,
+        chunk_count: blob.chunks.len() as u64,
+        ingested_at: crate::version::record::now_ns(),
+        chunks: list,
+    };
+    edit.root.put_file(entry.clone())?;
+    Ok(Ingested {
+        entry,
+        format,
+        changed: true,
+    })
+}
+
+fn chunks_kv<'a>(w: &'a ChunkWriter<'_>) -> &'a dyn crate::store::MetaKv {
+    w.kv()
+}
+
+/// Stores one file found by `expand`.
+pub fn ingest_file(
+    edit: &mut WorkingEdit<'_>,
+    chunks: &mut ChunkWriter<'_>,
+    src: &Source,
+    progress: &dyn Progress,
+) -> Result<Ingested, crate::Error> {
+    progress.file(&src.name, src.size);
+    let f = std::fs::File::open(&src.path).map_err(|source| IngestError::Open {
+        path: src.path.clone(),
+        source,
+    })?;
+    let r = std::io::BufReader::with_capacity(1 << 20, f);
+    ingest_reader(edit, chunks, &src.name, r, progress)
+}

@@ -1,0 +1,460 @@
+//! bagbase: an embedded storage engine for robot and training data with a SQL surface.
+//!
+//! [`Store`] is the public API: open a store directory, ingest files, commit versions,
+//! make branches and tags, and query everything through a DataFusion `SessionContext`.
+//!
+//! ```
+//! # fn main() -> Result<(), bagbase::Error> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = bagbase::Store::init(dir.path(), Default::default())?;
+//! std::fs::write(dir.path().join("notes.txt"), b"hello")?;
+//! let report = store.ingest(&[dir.path().join("notes.txt")], &Default::default(), &())?;
+//! assert!(report.version.is_some());
+//! let rt = tokio::runtime::Runtime::new().unwrap();
+//! let batches = rt.block_on(store.sql("SELECT count(*) AS n FROM files", None))?;
+//! assert_eq!(batches[0].num_rows(), 1);
+//! # Ok(()) }
+//! ```
+
+pub mod catalog;
+pub mod ingest;
+pub mod store;
+pub mod version;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::prelude::SessionContext;
+use ingest::{IngestError, Ingested, Progress};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use store::{ChunkStore, Id, StoreConfig, StoreError, WriteStats};
+use version::{RefKind, Resolved, Version, VersionError, WorkingEdit, DEFAULT_BRANCH};
+
+pub use datafusion;
+
+/// Every error the library returns; each layer's error converts at the door.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Version(#[from] VersionError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error("{0}")]
+    Sql(#[from] datafusion::error::DataFusionError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// How an ingest lands.
+#[derive(Clone, Debug)]
+pub struct IngestOptions {
+    pub branch: String,
+    pub message: Option<String>,
+    /// Turn the working set into a version at the end (the CLI's default).
+    pub commit: bool,
+    pub author: Option<String>,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            branch: DEFAULT_BRANCH.into(),
+            message: None,
+            commit: true,
+            author: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct IngestReport {
+    pub files: Vec<Ingested>,
+    /// The version made, if the ingest committed and something changed.
+    pub version: Option<Id>,
+    pub stats: WriteStats,
+}
+
+#[derive(Debug, Default)]
+pub struct FsckReport {
+    pub packs: u64,
+    pub chunks: u64,
+    pub bytes: u64,
+    pub nodes: u64,
+    pub versions: u64,
+    /// One line per problem; empty means the store is intact.
+    pub problems: Vec<String>,
+    /// Pack files no metadata refers to (left by a crash); `gc` removes them.
+    pub orphan_packs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Default)]
+pub struct GcReport {
+    pub nodes_removed: u64,
+    pub chunks_removed: u64,
+    pub packs_deleted: u64,
+    pub packs_rewritten: u64,
+    pub bytes_freed: u64,
+}
+
+/// An open store. One process at a time may hold it (see docs/design.md).
+pub struct Store {
+    chunks: Arc<ChunkStore>,
+    write: Mutex<()>,
+}
+
+impl Store {
+    /// Creates a store at `path` with an initial empty version on `main`.
+    pub fn init(path: &Path, config: StoreConfig) -> Result<Store> {
+        let chunks = ChunkStore::init(path, config)?;
+        let batch = version::init_batch(chunks.kv(), &version::record::default_author())?;
+        chunks.publish(batch)?;
+        Ok(Store {
+            chunks: Arc::new(chunks),
+            write: Mutex::new(()),
+        })
+    }
+
+    pub fn open(path: &Path) -> Result<Store> {
+        Ok(Store {
+            chunks: Arc::new(ChunkStore::open(path)?),
+            write: Mutex::new(()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.chunks.root()
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        self.chunks.config()
+    }
+
+    pub fn chunk_store(&self) -> &Arc<ChunkStore> {
+        &self.chunks
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ingests files and directories (recursively). All-or-nothing: on any error the
+    /// store is as it was before the call.
+    pub fn ingest(
+        &self,
+        paths: &[PathBuf],
+        opts: &IngestOptions,
+        progress: &dyn Progress,
+    ) -> Result<IngestReport> {
+        let sources = ingest::expand(paths)?;
+        self.ingest_with(opts, |edit, w| {
+            sources
+                .iter()
+                .map(|s| ingest::ingest_file(edit, w, s, progress))
+                .collect()
+        })
+    }
+
+    /// Ingests one stream under the name `name` (used by servers and tests).
+    pub fn ingest_reader<R: std::io::Read + Send>(
+        &self,
+        name: &str,
+        reader: R,
+        opts: &IngestOptions,
+    ) -> Result<IngestReport> {
+        self.ingest_with(opts, |edit, w| {
+            Ok(vec![ingest::ingest_reader(edit, w, name, reader, &())?])
+        })
+    }
+
+    fn ingest_with(
+        &self,
+        opts: &IngestOptions,
+        body: impl FnOnce(&mut WorkingEdit<'_>, &mut store::ChunkWriter<'_>) -> Result<Vec<Ingested>>,
+    ) -> Result<IngestReport> {
+        let _g = self.lock();
+        let kv = self.chunks.kv();
+        let mut edit = WorkingEdit::begin(kv, &opts.branch)?;
+        let mut w = self.chunks.writer();
+        let files = body(&mut edit, &mut w)?;
+        let stats = w.stats;
+        let mut batch = w.finish()?;
+        let (ws, root) = edit.finish()?;
+        batch.extend(ws);
+        let mut made = None;
+        if opts.commit {
+            let message = opts
+                .message
+                .clone()
+                .unwrap_or_else(|| default_message(&files));
+            let author = opts
+                .author
+                .clone()
+                .unwrap_or_else(version::record::default_author);
+            match version::commit_into(kv, &mut batch, &opts.branch, root, &message, &author) {
+                Ok(id) => made = Some(id),
+                Err(VersionError::NothingToCommit(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.chunks.publish(batch)?;
+        Ok(IngestReport {
+            files,
+            version: made,
+            stats,
+        })
+    }
+
+    /// Appends rows to `table` in the working set of `branch`, as new segments. The
+    /// table is created with the batches' schema if it does not exist.
+    pub fn append_rows(&self, branch: &str, table: &str, batches: &[RecordBatch]) -> Result<()> {
+        let Some(first) = batches.first() else {
+            return Ok(());
+        };
+        let schema = first.schema();
+        let _g = self.lock();
+        let kv = self.chunks.kv();
+        let mut edit = WorkingEdit::begin(kv, branch)?;
+        let mut w = self.chunks.writer();
+        let mut node = match edit.root.table(table)? {
+            Some(t) => {
+                let have = version::segment::decode_schema(table, &t.schema)?;
+                if have.fields() != schema.fields() {
+                    return Err(VersionError::Table {
+                        table: table.into(),
+                        detail: format!("rows have schema {schema:?}, the table has {have:?}"),
+                    }
+                    .into());
+                }
+                t.clone()
+            }
+            None => version::TableNode {
+                schema: version::segment::encode_schema(&schema),
+                segments: vec![],
+            },
+        };
+        let mut group: Vec<RecordBatch> = Vec::new();
+        let mut rows = 0usize;
+        let flush = |group: &mut Vec<RecordBatch>,
+                     w: &mut store::ChunkWriter<'_>,
+                     edit: &mut WorkingEdit<'_>,
+                     node: &mut version::TableNode|
+         -> Result<()> {
+            if !group.is_empty() {
+                let seg =
+                    version::segment::write_segment(table, w, &mut edit.nodes, kv, &schema, group)?;
+                node.segments.push(seg);
+                group.clear();
+            }
+            Ok(())
+        };
+        for b in batches {
+            group.push(b.clone());
+            rows += b.num_rows();
+            if rows >= SEGMENT_ROWS {
+                flush(&mut group, &mut w, &mut edit, &mut node)?;
+                rows = 0;
+            }
+        }
+        flush(&mut group, &mut w, &mut edit, &mut node)?;
+        edit.root.put_table(table, node);
+        let mut batch = w.finish()?;
+        batch.extend(edit.finish()?.0);
+        self.chunks.publish(batch)?;
+        Ok(())
+    }
+
+    /// Turns the working set of `branch` into a version.
+    pub fn commit(&self, branch: &str, message: &str) -> Result<Id> {
+        let _g = self.lock();
+        let author = version::record::default_author();
+        let (batch, id) = version::commit(self.chunks.kv(), branch, message, &author)?;
+        self.chunks.publish(batch)?;
+        Ok(id)
+    }
+
+    pub fn tag(&self, name: &str, target: &str) -> Result<Id> {
+        self.create_ref(RefKind::Tag, name, target)
+    }
+
+    pub fn branch(&self, name: &str, from: &str) -> Result<Id> {
+        self.create_ref(RefKind::Branch, name, from)
+    }
+
+    fn create_ref(&self, kind: RefKind, name: &str, target: &str) -> Result<Id> {
+        let _g = self.lock();
+        let (batch, id) = version::create_ref(self.chunks.kv(), kind, name, target)?;
+        self.chunks.publish(batch)?;
+        Ok(id)
+    }
+
+    pub fn resolve(&self, name: &str) -> Result<Resolved> {
+        Ok(version::refs::resolve(self.chunks.kv(), name)?)
+    }
+
+    /// History of a ref (first parents), newest first.
+    pub fn log(&self, name: &str) -> Result<Vec<(Id, Version)>> {
+        let r = self.resolve(name)?;
+        Ok(version::log(self.chunks.kv(), &r.version)?)
+    }
+
+    /// A DataFusion session where unqualified names read the `main` branch.
+    pub fn session_context(&self) -> SessionContext {
+        catalog::session_context(Arc::clone(&self.chunks), DEFAULT_BRANCH)
+    }
+
+    /// A session where unqualified names read `reference` (checked first).
+    pub fn session_context_at(&self, reference: &str) -> Result<SessionContext> {
+        self.resolve(reference)?;
+        Ok(catalog::session_context(
+            Arc::clone(&self.chunks),
+            reference,
+        ))
+    }
+
+    /// Runs one SQL statement; `reference` picks what unqualified names read.
+    pub async fn sql(&self, query: &str, reference: Option<&str>) -> Result<Vec<RecordBatch>> {
+        let ctx = self.session_context_at(reference.unwrap_or(DEFAULT_BRANCH))?;
+        Ok(ctx.sql(query).await?.collect().await?)
+    }
+
+    /// Re-hashes every chunk and checks every manifest node reachable from a version or
+    /// working set; names the files and versions a damaged chunk breaks.
+    pub fn fsck(&self) -> Result<FsckReport> {
+        let _g = self.lock();
+        let kv = self.chunks.kv();
+        let check = self.chunks.check()?;
+        let mut r = FsckReport {
+            packs: check.packs,
+            chunks: check.chunks,
+            bytes: check.bytes,
+            orphan_packs: check.orphan_packs,
+            ..Default::default()
+        };
+        r.problems.extend(check.bad_packs);
+        let bad: HashSet<Id> = check.bad_chunks.iter().map(|(id, _)| *id).collect();
+        let roots = version::live_roots(kv)?;
+        r.versions = roots
+            .iter()
+            .filter(|(l, _)| l.starts_with("version"))
+            .count() as u64;
+        let root_ids: Vec<Id> = roots.iter().map(|(_, id)| *id).collect();
+        let mut missing: Vec<Id> = Vec::new();
+        let mut node_problems = Vec::new();
+        version::walk(
+            kv,
+            &root_ids,
+            &mut |id, raw| {
+                r.nodes += 1;
+                match raw {
+                    Err(e) => node_problems.push(format!("manifest node {id}: {e}")),
+                    Ok(bytes) => {
+                        if let Err(e) = version::node::children(id, bytes) {
+                            node_problems.push(e.to_string());
+                        }
+                    }
+                }
+            },
+            &mut |c| {
+                if !bad.contains(c) && !self.chunks.has_chunk(c).unwrap_or(false) {
+                    missing.push(*c);
+                }
+            },
+        );
+        r.problems.extend(node_problems);
+        let mut broken: Vec<(Id, String)> = check.bad_chunks;
+        broken.extend(
+            missing
+                .into_iter()
+                .map(|c| (c, "referenced but not in the chunk index".to_string())),
+        );
+        let ids: HashSet<Id> = broken.iter().map(|(id, _)| *id).collect();
+        let users = version::chunk_users(kv, &ids).unwrap_or_default();
+        for (id, why) in broken {
+            let (files, versions) = users.get(&id).cloned().unwrap_or_default();
+            r.problems.push(format!(
+                "chunk {id}: {why}; breaks {}; in {}",
+                if files.is_empty() {
+                    "no file".to_string()
+                } else {
+                    files.join(", ")
+                },
+                if versions.is_empty() {
+                    "no version".to_string()
+                } else {
+                    versions.join(", ")
+                },
+            ));
+        }
+        Ok(r)
+    }
+
+    /// Removes every node and chunk no version and no working set reaches.
+    pub fn gc(&self) -> Result<GcReport> {
+        let _g = self.lock();
+        let kv = self.chunks.kv();
+        let roots: Vec<Id> = version::live_roots(kv)?
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        let mut live_chunks = HashSet::new();
+        let mut failed = None;
+        let live_nodes = version::walk(
+            kv,
+            &roots,
+            &mut |id, raw| {
+                if let Err(e) = raw {
+                    failed.get_or_insert_with(|| format!("manifest node {id}: {e}"));
+                }
+            },
+            &mut |c| {
+                live_chunks.insert(*c);
+            },
+        );
+        if let Some(f) = failed {
+            return Err(StoreError::Corrupt {
+                what: "manifest".into(),
+                detail: format!("{f}; run 'bagbase fsck' — gc refuses to run on a damaged store"),
+            }
+            .into());
+        }
+        let mut dead = store::Batch::default();
+        let mut nodes_removed = 0;
+        kv.for_each_key(version::node::NODE_PREFIX, &mut |k| {
+            if let Some(id) = Id::from_slice(&k[version::node::NODE_PREFIX.len()..]) {
+                if !live_nodes.contains(&id) {
+                    dead.delete(k.to_vec());
+                    nodes_removed += 1;
+                }
+            }
+            Ok(())
+        })?;
+        let g = self.chunks.collect_garbage(&live_chunks, dead)?;
+        Ok(GcReport {
+            nodes_removed,
+            chunks_removed: g.chunks_removed,
+            packs_deleted: g.packs_deleted,
+            packs_rewritten: g.packs_rewritten,
+            bytes_freed: g.bytes_freed,
+        })
+    }
+}
+
+/// Rows per segment written by `append_rows`.
+pub const SEGMENT_ROWS: usize = 256 * 1024;
+
+fn default_message(files: &[Ingested]) -> String {
+    let changed: Vec<&str> = files
+        .iter()
+        .filter(|f| f.changed)
+        .map(|f| f.entry.path.as_str())
+        .collect();
+    match changed.len() {
+        0 => "ingest (no changes)".into(),
+        1 => format!("ingest {}", changed[0]),
+        n => format!("ingest {n} files"),
+    }
+}

@@ -1,0 +1,61 @@
+//! Store-wide settings chosen at `init` and fixed for the life of the store.
+
+use super::error::{Result, StoreError};
+use serde::{Deserialize, Serialize};
+
+/// The on-disk format version this build writes and reads (docs/format.md).
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StoreConfig {
+    pub format_version: u32,
+    /// FastCDC bounds in bytes.
+    pub chunk_min: u32,
+    pub chunk_avg: u32,
+    pub chunk_max: u32,
+    pub zstd_level: i32,
+    /// A pack is closed once it grows past this many bytes.
+    pub pack_target_bytes: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            format_version: FORMAT_VERSION,
+            chunk_min: 16 * 1024,
+            chunk_avg: 64 * 1024,
+            chunk_max: 256 * 1024,
+            zstd_level: 3,
+            pack_target_bytes: 512 * 1024 * 1024,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Checks the bounds FastCDC and the pack format accept.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(StoreError::Config(m));
+        if self.chunk_min < 64 || self.chunk_min > 64 * 1024 * 1024 {
+            return bad(format!("chunk min {} must be 64 B..64 MiB", self.chunk_min));
+        }
+        if self.chunk_avg < 256 || self.chunk_avg > 256 * 1024 * 1024 {
+            return bad(format!(
+                "chunk avg {} must be 256 B..256 MiB",
+                self.chunk_avg
+            ));
+        }
+        if self.chunk_max < 1024 || self.chunk_max > super::pack::MAX_ENTRY_LEN {
+            return bad(format!(
+                "chunk max {} must be 1 KiB..64 MiB",
+                self.chunk_max
+            ));
+        }
+        if !(self.chunk_min <= self.chunk_avg && self.chunk_avg <= self.chunk_max) {
+            return bad("chunk sizes must satisfy min <= avg <= max".into());
+        }
+        if !(1..=22).contains(&self.zstd_level) {
+            return bad(format!("zstd level {} must be 1..22", self.zstd_level));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,513 @@
+//! The chunk store: a directory of write-once pack files plus the metadata KV that
+//! indexes them. Knows chunks, packs and raw keys — nothing about versions or tables.
+//! Layout (normative in docs/format.md):
+//!   BAGBASE       marker with the format version
+//!   LOCK          flock'd by the one process that has the store open; holds its pid
+//!   meta/         the metadata KV (sled)
+//!   packs/xx/<16 hex>.pack
+
+pub mod config;
+pub mod error;
+pub mod id;
+pub mod meta;
+pub mod pack;
+pub mod writer;
+
+pub use config::StoreConfig;
+pub use error::{Result, StoreError};
+pub use id::Id;
+pub use meta::{Batch, MetaKv};
+pub use writer::{Blob, ChunkWriter, WriteStats};
+
+use error::IoContext;
+use pack::ChunkLoc;
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub const MARKER: &str = "BAGBASE";
+const CONFIG_KEY: &[u8] = b"m/config";
+const CHUNK_PREFIX: &[u8] = b"c/";
+const PACK_PREFIX: &[u8] = b"p/";
+
+pub fn chunk_key(id: &Id) -> Vec<u8> {
+    [CHUNK_PREFIX, &id.0].concat()
+}
+
+pub fn pack_key(pack: u64) -> Vec<u8> {
+    [PACK_PREFIX, &pack.to_be_bytes()[..]].concat()
+}
+
+impl std::fmt::Debug for ChunkStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkStore")
+            .field("root", &self.root)
+            .finish()
+    }
+}
+
+pub struct ChunkStore {
+    root: PathBuf,
+    packs: PathBuf,
+    kv: Arc<dyn MetaKv>,
+    config: StoreConfig,
+    open_packs: Mutex<HashMap<u64, Arc<File>>>,
+    pack_counter: AtomicU64,
+    _lock: File,
+}
+
+/// What `fsck` found in the chunk layer.
+#[derive(Debug, Default)]
+pub struct ChunkCheck {
+    pub packs: u64,
+    pub chunks: u64,
+    pub bytes: u64,
+    /// Chunks that cannot be read back intact, with why.
+    pub bad_chunks: Vec<(Id, String)>,
+    /// Whole-pack problems (missing file, broken header or trailer).
+    pub bad_packs: Vec<String>,
+    /// Pack files on disk that no metadata refers to (left by a crash; `gc` removes them).
+    pub orphan_packs: Vec<PathBuf>,
+}
+
+/// What `gc` did in the chunk layer.
+#[derive(Debug, Default)]
+pub struct ChunkGc {
+    pub chunks_removed: u64,
+    pub packs_deleted: u64,
+    pub packs_rewritten: u64,
+    pub bytes_freed: u64,
+}
+
+impl ChunkStore {
+    /// Creates a new, empty store at `root`.
+    pub fn init(root: &Path, config: StoreConfig) -> Result<ChunkStore> {
+        config.validate()?;
+        if root.join(MARKER).exists() {
+            return Err(StoreError::AlreadyExists(root.to_path_buf()));
+        }
+        std::fs::create_dir_all(root.join("packs")).at(root)?;
+        let store = Self::open_unchecked(root, Some(config))?;
+        let mut marker = File::create(root.join(MARKER)).at(root.join(MARKER))?;
+        writeln!(marker, "bagbase store\nformat {}", config::FORMAT_VERSION).at(root)?;
+        marker.sync_all().at(root)?;
+        pack::sync_dir(root)?;
+        Ok(store)
+    }
+
+    pub fn open(root: &Path) -> Result<ChunkStore> {
+        if !root.join(MARKER).is_file() {
+            return Err(StoreError::NoStore(root.to_path_buf()));
+        }
+        Self::open_unchecked(root, None)
+    }
+
+    fn open_unchecked(root: &Path, init: Option<StoreConfig>) -> Result<ChunkStore> {
+        let lock = take_lock(root)?;
+        let kv =
+            meta::SledKv::open(&root.join("meta")).map_err(|e| StoreError::Meta(e.to_string()))?;
+        let kv: Arc<dyn MetaKv> = Arc::new(kv);
+        let config = match init {
+            Some(c) => {
+                let mut b = Batch::default();
+                b.put(
+                    CONFIG_KEY,
+                    serde_json::to_vec(&c).expect("config serializes"),
+                );
+                kv.apply(b)?;
+                kv.flush()?;
+                c
+            }
+            None => {
+                let raw = kv.get(CONFIG_KEY)?.ok_or_else(|| StoreError::Corrupt {
+                    what: "metadata".into(),
+                    detail: "the store configuration (m/config) is missing".into(),
+                })?;
+                let c: StoreConfig =
+                    serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt {
+                        what: "metadata".into(),
+                        detail: format!("m/config: {e}"),
+                    })?;
+                if c.format_version != config::FORMAT_VERSION {
+                    return Err(StoreError::UnsupportedFormat {
+                        found: c.format_version,
+                        supported: config::FORMAT_VERSION,
+                    });
+                }
+                c
+            }
+        };
+        Ok(ChunkStore {
+            root: root.to_path_buf(),
+            packs: root.join("packs"),
+            kv,
+            config,
+            open_packs: Mutex::default(),
+            pack_counter: AtomicU64::new(0),
+            _lock: lock,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn packs_dir(&self) -> &Path {
+        &self.packs
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    pub fn kv(&self) -> &dyn MetaKv {
+        &*self.kv
+    }
+
+    pub fn writer(&self) -> ChunkWriter<'_> {
+        ChunkWriter::new(self)
+    }
+
+    /// A fresh pack id: unique across processes and crashes, never reused.
+    fn new_pack_id(&self) -> u64 {
+        let n = self.pack_counter.fetch_add(1, Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let seed = format!("{t}/{}/{n}", std::process::id());
+        let h = Id::of(seed.as_bytes());
+        u64::from_be_bytes(h.0[..8].try_into().expect("8 bytes"))
+    }
+
+    pub fn has_chunk(&self, id: &Id) -> Result<bool> {
+        self.kv.contains(&chunk_key(id))
+    }
+
+    pub fn locate(&self, id: &Id) -> Result<ChunkLoc> {
+        let raw = self
+            .kv
+            .get(&chunk_key(id))?
+            .ok_or_else(|| StoreError::MissingChunk(id.hex()))?;
+        ChunkLoc::decode(&raw).ok_or_else(|| StoreError::Corrupt {
+            what: "chunk index".into(),
+            detail: format!("entry for {id} does not decode"),
+        })
+    }
+
+    fn pack_file(&self, pack: u64) -> Result<Arc<File>> {
+        let mut open = self.open_packs.lock().expect("pack cache lock");
+        if let Some(f) = open.get(&pack) {
+            return Ok(Arc::clone(f));
+        }
+        let path = pack::pack_path(&self.packs, pack);
+        let f = Arc::new(File::open(&path).at(&path)?);
+        if open.len() > 256 {
+            open.clear();
+        }
+        open.insert(pack, Arc::clone(&f));
+        Ok(f)
+    }
+
+    /// Reads one chunk back, checking its entry header and CRC.
+    pub fn read_chunk(&self, id: &Id) -> Result<Vec<u8>> {
+        let loc = self.locate(id)?;
+        let f = self.pack_file(loc.pack)?;
+        pack::read_entry(&f, &pack::pack_path(&self.packs, loc.pack), id, &loc)
+    }
+
+    /// Reads a whole blob into memory (segments and large nodes are bounded in size).
+    pub fn read_blob(&self, chunks: &[(Id, u32)]) -> Result<Vec<u8>> {
+        let total: usize = chunks.iter().map(|(_, l)| *l as usize).sum();
+        let mut out = Vec::with_capacity(total);
+        for (id, _) in chunks {
+            out.extend_from_slice(&self.read_chunk(id)?);
+        }
+        Ok(out)
+    }
+
+    /// Applies a batch and makes it durable before returning.
+    pub fn publish(&self, batch: Batch) -> Result<()> {
+        self.kv.apply(batch)?;
+        self.kv.flush()
+    }
+
+    fn registered_packs(&self) -> Result<Vec<(u64, u64)>> {
+        let mut out = Vec::new();
+        for (k, v) in self.kv.scan_prefix(PACK_PREFIX)? {
+            let id = u64::from_be_bytes(k[2..].try_into().map_err(|_| corrupt_meta("pack key"))?);
+            let size = u64::from_le_bytes(v[..].try_into().map_err(|_| corrupt_meta("pack size"))?);
+            out.push((id, size));
+        }
+        Ok(out)
+    }
+
+    fn pack_files_on_disk(&self) -> Result<Vec<(u64, PathBuf)>> {
+        let mut out = Vec::new();
+        let Ok(dirs) = std::fs::read_dir(&self.packs) else {
+            return Ok(out);
+        };
+        for d in dirs {
+            let d = d.at(&self.packs)?;
+            if !d.path().is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(d.path()).at(d.path())? {
+                let p = f.at(d.path())?.path();
+                if let Some(id) = pack::pack_id_from_path(&p) {
+                    out.push((id, p));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Re-reads every registered pack, re-hashes every chunk and checks that the index
+    /// points at real entries.
+    pub fn check(&self) -> Result<ChunkCheck> {
+        let mut report = ChunkCheck::default();
+        let mut index: HashMap<Id, ChunkLoc> = HashMap::new();
+        for (k, v) in self.kv.scan_prefix(CHUNK_PREFIX)? {
+            let id = Id::from_slice(&k[2..]).ok_or_else(|| corrupt_meta("chunk key"))?;
+            match ChunkLoc::decode(&v) {
+                Some(loc) => {
+                    index.insert(id, loc);
+                }
+                None => report
+                    .bad_chunks
+                    .push((id, "index entry does not decode".into())),
+            }
+        }
+        let registered = self.registered_packs()?;
+        let known: HashSet<u64> = registered.iter().map(|(id, _)| *id).collect();
+        for (id, path) in self.pack_files_on_disk()? {
+            if !known.contains(&id) {
+                report.orphan_packs.push(path);
+            }
+        }
+        let mut seen: HashSet<Id> = HashSet::new();
+        for (pack_id, _) in registered {
+            report.packs += 1;
+            let path = pack::pack_path(&self.packs, pack_id);
+            let res = pack::scan(&path, &mut |e| {
+                report.bytes += e.header.raw_len as u64;
+                let Some(loc) = index.get(&e.header.id) else {
+                    return Ok(());
+                };
+                if loc.pack != pack_id || loc.offset != e.offset {
+                    return Ok(());
+                }
+                seen.insert(e.header.id);
+                report.chunks += 1;
+                match e.raw {
+                    Err(why) => report.bad_chunks.push((e.header.id, why)),
+                    Ok(raw) if Id::of(&raw) != e.header.id => report
+                        .bad_chunks
+                        .push((e.header.id, "content does not hash to its id".into())),
+                    Ok(_) => {}
+                }
+                Ok(())
+            });
+            if let Err(e) = res {
+                report.bad_packs.push(e.to_string());
+            }
+        }
+        for (id, loc) in &index {
+            if !seen.contains(id) && !report.bad_chunks.iter().any(|(b, _)| b == id) {
+                report.bad_chunks.push((
+                    *id,
+                    format!("not found at pack {:016x} offset {}", loc.pack, loc.offset),
+                ));
+            }
+        }
+        report.bad_chunks.sort_by_key(|(id, _)| *id);
+        Ok(report)
+    }
+
+    /// Every chunk id in the index.
+    pub fn all_chunks(&self) -> Result<Vec<Id>> {
+        let mut out = Vec::new();
+        self.kv.for_each_key(CHUNK_PREFIX, &mut |k| {
+            out.push(Id::from_slice(&k[2..]).ok_or_else(|| corrupt_meta("chunk key"))?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Drops every chunk not in `live`: whole packs are deleted, partly live packs are
+    /// copied into a new pack first. `extra` (node deletions of the layer above) rides
+    /// in the same metadata batch. Old files go only after the batch is durable.
+    pub fn collect_garbage(&self, live: &HashSet<Id>, extra: Batch) -> Result<ChunkGc> {
+        let mut gc = ChunkGc::default();
+        let mut by_pack: HashMap<u64, (Vec<(Id, ChunkLoc)>, Vec<Id>)> = HashMap::new();
+        for (k, v) in self.kv.scan_prefix(CHUNK_PREFIX)? {
+            let id = Id::from_slice(&k[2..]).ok_or_else(|| corrupt_meta("chunk key"))?;
+            let loc = ChunkLoc::decode(&v).ok_or_else(|| corrupt_meta("chunk location"))?;
+            let e = by_pack.entry(loc.pack).or_default();
+            if live.contains(&id) {
+                e.0.push((id, loc));
+            } else {
+                e.1.push(id);
+            }
+        }
+        let mut batch = extra;
+        let mut to_delete: Vec<u64> = Vec::new();
+        let mut new_pack: Option<pack::PackWriter> = None;
+        let registered = self.registered_packs()?;
+        for (pack_id, size) in &registered {
+            let (keep, dead) = by_pack.remove(pack_id).unwrap_or_default();
+            if dead.is_empty() && !keep.is_empty() {
+                continue;
+            }
+            for id in &dead {
+                batch.delete(chunk_key(id));
+                gc.chunks_removed += 1;
+            }
+            if !keep.is_empty() {
+                let w = match &mut new_pack {
+                    Some(w) => w,
+                    None => {
+                        new_pack.insert(pack::PackWriter::create(&self.packs, self.new_pack_id())?)
+                    }
+                };
+                let f = self.pack_file(*pack_id)?;
+                let path = pack::pack_path(&self.packs, *pack_id);
+                for (id, loc) in keep {
+                    let raw = pack::read_entry(&f, &path, &id, &loc)?;
+                    let (codec, stored) = match loc.codec {
+                        pack::Codec::Raw => (pack::Codec::Raw, raw),
+                        pack::Codec::Zstd => (
+                            pack::Codec::Zstd,
+                            zstd::bulk::compress(&raw, self.config.zstd_level)
+                                .map_err(|e| StoreError::Config(e.to_string()))?,
+                        ),
+                    };
+                    let nl = w.append(id, loc.raw_len, codec, &stored)?;
+                    batch.put(chunk_key(&id), nl.encode());
+                }
+                gc.packs_rewritten += 1;
+            } else {
+                gc.packs_deleted += 1;
+            }
+            batch.delete(pack_key(*pack_id));
+            gc.bytes_freed += size;
+            to_delete.push(*pack_id);
+        }
+        if let Some(w) = new_pack {
+            let id = w.id();
+            let size = w.finish(&self.packs)?;
+            batch.put(pack_key(id), size.to_le_bytes().to_vec());
+            gc.bytes_freed = gc.bytes_freed.saturating_sub(size);
+        }
+        self.publish(batch)?;
+        self.open_packs.lock().expect("pack cache lock").clear();
+        for id in to_delete {
+            let p = pack::pack_path(&self.packs, id);
+            std::fs::remove_file(&p).at(&p)?;
+        }
+        let known: HashSet<u64> = registered.iter().map(|(id, _)| *id).collect();
+        for (id, path) in self.pack_files_on_disk()? {
+            if !known.contains(&id) && self.kv.get(&pack_key(id))?.is_none() {
+                gc.bytes_freed += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                std::fs::remove_file(&path).at(&path)?;
+            }
+        }
+        Ok(gc)
+    }
+}
+
+fn corrupt_meta(what: &str) -> StoreError {
+    StoreError::Corrupt {
+        what: "metadata".into(),
+        detail: format!("malformed {what}"),
+    }
+}
+
+/// Takes the store's one-process lock, or names the process that holds it.
+fn take_lock(root: &Path) -> Result<File> {
+    let path = root.join("LOCK");
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .at(&path)?;
+    // SAFETY: flock on a file descriptor we own; no memory is shared with the kernel.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let pid = std::fs::read_to_string(&path).unwrap_or_default();
+        return Err(StoreError::Locked {
+            dir: root.to_path_buf(),
+            pid: pid.trim().to_string(),
+        });
+    }
+    f.set_len(0).at(&path)?;
+    write!(f, "{}", std::process::id()).at(&path)?;
+    Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> StoreConfig {
+        StoreConfig {
+            chunk_min: 1024,
+            chunk_avg: 4096,
+            chunk_max: 16384,
+            ..StoreConfig::default()
+        }
+    }
+
+    #[test]
+    fn dedup_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ChunkStore::init(dir.path(), small()).unwrap();
+        let data: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| (i.wrapping_mul(2654435761)).to_le_bytes())
+            .collect();
+        let mut w = s.writer();
+        let b1 = w.put_bytes(&data).unwrap();
+        let b2 = w.put_bytes(&data).unwrap();
+        assert_eq!(b1, b2);
+        assert_eq!(w.stats.reused_chunks as usize, b1.chunks.len());
+        let batch = w.finish().unwrap();
+        s.publish(batch).unwrap();
+        assert_eq!(s.read_blob(&b1.chunks).unwrap(), data);
+        assert_eq!(b1.sha256, Id::of(&data));
+        let c = s.check().unwrap();
+        assert!(c.bad_chunks.is_empty() && c.bad_packs.is_empty());
+        assert_eq!(c.chunks as usize, b1.chunks.len());
+    }
+
+    #[test]
+    fn second_process_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let _s = ChunkStore::init(dir.path(), small()).unwrap();
+        let err = ChunkStore::open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains(&std::process::id().to_string()), "{err}");
+    }
+
+    #[test]
+    fn gc_drops_dead_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ChunkStore::init(dir.path(), small()).unwrap();
+        let mut w = s.writer();
+        let a = w.put_bytes(&vec![1u8; 50_000]).unwrap();
+        let b = w
+            .put_bytes(&(0..60_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>())
+            .unwrap();
+        s.publish(w.finish().unwrap()).unwrap();
+        let live: HashSet<Id> = a.chunks.iter().map(|c| c.0).collect();
+        let gc = s.collect_garbage(&live, Batch::default()).unwrap();
+        assert!(gc.chunks_removed > 0);
+        assert_eq!(s.read_blob(&a.chunks).unwrap(), vec![1u8; 50_000]);
+        assert!(s.read_chunk(&b.chunks[0].0).is_err() || live.contains(&b.chunks[0].0));
+        assert!(s.check().unwrap().bad_chunks.is_empty());
+    }
+}

@@ -1,0 +1,177 @@
+//! The manifest tree of a version or working set:
+//!   Root ─┬─ files:  bucket (first byte of file_id) → FileBucket ── FileEntry → ChunkList
+//!         └─ tables: name → TableNode ── SegmentMeta → ChunkList (a Parquet segment)
+//! Owns the shapes and the copy-on-write edit of a root; never reads chunk contents.
+
+use super::error::Result;
+use super::node::{self, Kind, NodeWriter};
+use crate::store::{Id, MetaKv};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Root {
+    /// Bucket number (first byte of the file_id's hash) → FileBucket node.
+    pub files: BTreeMap<u8, Id>,
+    /// Table name → TableNode.
+    pub tables: BTreeMap<String, Id>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct FileBucket {
+    /// file_id → entry.
+    pub files: BTreeMap<String, FileEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FileEntry {
+    pub file_id: String,
+    pub path: String,
+    pub format: String,
+    pub size_bytes: u64,
+    pub sha256: Id,
+    pub chunk_count: u64,
+    /// Nanoseconds since the Unix epoch, UTC.
+    pub ingested_at: i64,
+    /// ChunkList node of the file's bytes.
+    pub chunks: Id,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct TableNode {
+    /// Arrow schema, IPC-encoded, hex.
+    pub schema: String,
+    pub segments: Vec<SegmentMeta>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SegmentMeta {
+    /// SHA-256 of the segment's Parquet bytes.
+    pub id: Id,
+    /// ChunkList node holding those bytes.
+    pub chunks: Id,
+    pub rows: u64,
+    pub bytes: u64,
+    /// Column name → min/max/null count, for pruning without reading the segment.
+    pub stats: BTreeMap<String, ColumnStats>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ColumnStats {
+    pub min: Option<StatValue>,
+    pub max: Option<StatValue>,
+    pub nulls: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, PartialOrd)]
+#[serde(tag = "t", content = "v")]
+pub enum StatValue {
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(String),
+    Bool(bool),
+}
+
+/// A stable file_id for a path: the first 16 hex digits of SHA-256(path).
+pub fn file_id_for(path: &str) -> String {
+    Id::of(path.as_bytes()).hex()[..16].to_string()
+}
+
+fn bucket_of(file_id: &str) -> u8 {
+    u8::from_str_radix(file_id.get(..2).unwrap_or("00"), 16).unwrap_or(0)
+}
+
+pub fn load_root(kv: &dyn MetaKv, id: &Id) -> Result<Root> {
+    node::get_json(kv, id, Kind::Root)
+}
+
+/// Every file entry of a root, in file_id order.
+pub fn list_files(kv: &dyn MetaKv, root: &Root) -> Result<Vec<FileEntry>> {
+    let mut out = Vec::new();
+    for id in root.files.values() {
+        let b: FileBucket = node::get_json(kv, id, Kind::FileBucket)?;
+        out.extend(b.files.into_values());
+    }
+    Ok(out)
+}
+
+pub fn load_table(kv: &dyn MetaKv, id: &Id) -> Result<TableNode> {
+    node::get_json(kv, id, Kind::Table)
+}
+
+/// A copy-on-write edit of a root: only touched buckets and tables are rewritten, so
+/// the cost is O(entries changed), not O(store size).
+pub struct RootEdit<'a> {
+    kv: &'a dyn MetaKv,
+    root: Root,
+    buckets: BTreeMap<u8, FileBucket>,
+    tables: BTreeMap<String, TableNode>,
+}
+
+impl<'a> RootEdit<'a> {
+    pub fn new(kv: &'a dyn MetaKv, root: Root) -> Self {
+        RootEdit {
+            kv,
+            root,
+            buckets: BTreeMap::new(),
+            tables: BTreeMap::new(),
+        }
+    }
+
+    fn bucket(&mut self, n: u8) -> Result<&mut FileBucket> {
+        if !self.buckets.contains_key(&n) {
+            let b = match self.root.files.get(&n) {
+                Some(id) => node::get_json(self.kv, id, Kind::FileBucket)?,
+                None => FileBucket::default(),
+            };
+            self.buckets.insert(n, b);
+        }
+        Ok(self.buckets.get_mut(&n).expect("bucket just loaded"))
+    }
+
+    /// Adds or replaces a file (keyed by file_id).
+    pub fn put_file(&mut self, entry: FileEntry) -> Result<()> {
+        let b = self.bucket(bucket_of(&entry.file_id))?;
+        b.files.insert(entry.file_id.clone(), entry);
+        Ok(())
+    }
+
+    pub fn file(&mut self, file_id: &str) -> Result<Option<FileEntry>> {
+        Ok(self.bucket(bucket_of(file_id))?.files.get(file_id).cloned())
+    }
+
+    pub fn table(&mut self, name: &str) -> Result<Option<&mut TableNode>> {
+        if !self.tables.contains_key(name) {
+            match self.root.tables.get(name) {
+                Some(id) => {
+                    let t = load_table(self.kv, id)?;
+                    self.tables.insert(name.to_string(), t);
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(self.tables.get_mut(name))
+    }
+
+    pub fn put_table(&mut self, name: &str, table: TableNode) {
+        self.tables.insert(name.to_string(), table);
+    }
+
+    /// Writes the changed nodes into `w` and returns the new root's id.
+    pub fn finish(mut self, w: &mut NodeWriter) -> Result<Id> {
+        for (n, b) in std::mem::take(&mut self.buckets) {
+            if b.files.is_empty() {
+                self.root.files.remove(&n);
+            } else {
+                let id = w.put_json(self.kv, Kind::FileBucket, &b)?;
+                self.root.files.insert(n, id);
+            }
+        }
+        for (name, t) in std::mem::take(&mut self.tables) {
+            let id = w.put_json(self.kv, Kind::Table, &t)?;
+            self.root.tables.insert(name, id);
+        }
+        w.put_json(self.kv, Kind::Root, &self.root)
+    }
+}

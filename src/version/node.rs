@@ -1,0 +1,139 @@
+//! Content-addressed manifest nodes in the metadata KV (`n/<sha256>`).
+//! A node's id is the SHA-256 of its encoding, so equal subtrees have equal ids and a
+//! diff can skip them by comparing ids. Nodes are immutable; `gc` removes unreachable ones.
+//! Encoding: one kind byte, then JSON (root, file bucket, table) or a packed binary
+//! list (chunk list). See docs/format.md.
+
+use super::error::{Result, VersionError};
+use crate::store::{Batch, Id, MetaKv};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub const NODE_PREFIX: &[u8] = b"n/";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    Root = b'R',
+    FileBucket = b'F',
+    Table = b'T',
+    ChunkList = b'C',
+}
+
+pub fn node_key(id: &Id) -> Vec<u8> {
+    [NODE_PREFIX, &id.0].concat()
+}
+
+fn bad(id: &Id, detail: impl Into<String>) -> VersionError {
+    VersionError::BadNode {
+        id: id.hex(),
+        detail: detail.into(),
+    }
+}
+
+/// Collects new nodes for one atomic publish; a node already stored is not written again.
+#[derive(Default)]
+pub struct NodeWriter {
+    pub batch: Batch,
+}
+
+impl NodeWriter {
+    fn put(&mut self, kv: &dyn MetaKv, bytes: Vec<u8>) -> Result<Id> {
+        let id = Id::of(&bytes);
+        let key = node_key(&id);
+        if self.batch.pending(&key).is_none() && !kv.contains(&key)? {
+            self.batch.put(key, bytes);
+        }
+        Ok(id)
+    }
+
+    pub fn put_json<T: Serialize>(&mut self, kv: &dyn MetaKv, kind: Kind, value: &T) -> Result<Id> {
+        let mut bytes = vec![kind as u8];
+        serde_json::to_writer(&mut bytes, value).expect("manifest nodes serialize");
+        self.put(kv, bytes)
+    }
+
+    pub fn put_chunks(&mut self, kv: &dyn MetaKv, chunks: &[(Id, u32)]) -> Result<Id> {
+        let mut bytes = Vec::with_capacity(1 + chunks.len() * 36);
+        bytes.push(Kind::ChunkList as u8);
+        for (id, len) in chunks {
+            bytes.extend_from_slice(&id.0);
+            bytes.extend_from_slice(&len.to_le_bytes());
+        }
+        self.put(kv, bytes)
+    }
+
+    /// Reads a node, seeing this writer's not-yet-published nodes too.
+    pub fn get(&self, kv: &dyn MetaKv, id: &Id) -> Result<Vec<u8>> {
+        let key = node_key(id);
+        if let Some(Some(v)) = self.batch.pending(&key) {
+            return Ok(v.to_vec());
+        }
+        get_raw(kv, id)
+    }
+}
+
+pub fn get_raw(kv: &dyn MetaKv, id: &Id) -> Result<Vec<u8>> {
+    kv.get(&node_key(id))?
+        .ok_or_else(|| bad(id, "missing from the metadata store"))
+}
+
+pub fn decode_json<T: DeserializeOwned>(id: &Id, kind: Kind, bytes: &[u8]) -> Result<T> {
+    match bytes.split_first() {
+        Some((k, body)) if *k == kind as u8 => {
+            serde_json::from_slice(body).map_err(|e| bad(id, format!("{kind:?}: {e}")))
+        }
+        _ => Err(bad(id, format!("expected a {kind:?} node"))),
+    }
+}
+
+pub fn decode_chunks(id: &Id, bytes: &[u8]) -> Result<Vec<(Id, u32)>> {
+    match bytes.split_first() {
+        Some((k, body)) if *k == Kind::ChunkList as u8 && body.len() % 36 == 0 => Ok(body
+            .chunks_exact(36)
+            .map(|c| {
+                (
+                    Id(c[..32].try_into().expect("32 bytes")),
+                    u32::from_le_bytes(c[32..].try_into().expect("4 bytes")),
+                )
+            })
+            .collect()),
+        _ => Err(bad(id, "expected a chunk list node")),
+    }
+}
+
+pub fn get_json<T: DeserializeOwned>(kv: &dyn MetaKv, id: &Id, kind: Kind) -> Result<T> {
+    decode_json(id, kind, &get_raw(kv, id)?)
+}
+
+pub fn get_chunks(kv: &dyn MetaKv, id: &Id) -> Result<Vec<(Id, u32)>> {
+    decode_chunks(id, &get_raw(kv, id)?)
+}
+
+/// The ids a node refers to: child nodes and chunks (for reachability in gc and fsck).
+pub fn children(id: &Id, bytes: &[u8]) -> Result<(Vec<Id>, Vec<Id>)> {
+    use super::manifest::{FileBucket, Root, TableNode};
+    let kind = *bytes.first().ok_or_else(|| bad(id, "empty node"))?;
+    Ok(match kind {
+        k if k == Kind::Root as u8 => {
+            let r: Root = decode_json(id, Kind::Root, bytes)?;
+            (
+                r.files.values().chain(r.tables.values()).copied().collect(),
+                vec![],
+            )
+        }
+        k if k == Kind::FileBucket as u8 => {
+            let b: FileBucket = decode_json(id, Kind::FileBucket, bytes)?;
+            (b.files.values().map(|f| f.chunks).collect(), vec![])
+        }
+        k if k == Kind::Table as u8 => {
+            let t: TableNode = decode_json(id, Kind::Table, bytes)?;
+            (t.segments.iter().map(|s| s.chunks).collect(), vec![])
+        }
+        k if k == Kind::ChunkList as u8 => (
+            vec![],
+            decode_chunks(id, bytes)?.into_iter().map(|c| c.0).collect(),
+        ),
+        other => return Err(bad(id, format!("unknown node kind {other}"))),
+    })
+}

@@ -1,0 +1,211 @@
+//! Table segments: immutable Parquet files of rows, stored as blobs in the chunk store
+//! and described in the manifest by a `SegmentMeta` with per-column min/max/null count.
+//! Owns encoding rows into a segment and the statistics kept for pruning.
+
+use super::error::{Result, VersionError};
+use super::manifest::{ColumnStats, SegmentMeta, StatValue};
+use super::node::NodeWriter;
+use crate::store::{ChunkWriter, MetaKv};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::compute::{self, kernels::aggregate as agg};
+use datafusion::arrow::datatypes::{
+    DataType, Float64Type, Int64Type, Schema, SchemaRef, UInt64Type,
+};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Rows per Parquet row group inside a segment (the unit of in-segment pruning).
+pub const ROW_GROUP_ROWS: usize = 64 * 1024;
+/// Longest string kept as a min/max statistic.
+const MAX_STAT_STR: usize = 256;
+
+fn table_err(table: &str, e: impl std::fmt::Display) -> VersionError {
+    VersionError::Table {
+        table: table.to_string(),
+        detail: e.to_string(),
+    }
+}
+
+/// The schema as an Arrow IPC stream holding no batches, hex-encoded.
+pub fn encode_schema(schema: &Schema) -> String {
+    let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(Vec::new(), schema)
+        .expect("an IPC stream header encodes into memory");
+    w.finish().expect("an IPC stream end encodes into memory");
+    hex::encode(w.into_inner().expect("in-memory writer"))
+}
+
+pub fn decode_schema(table: &str, hex_schema: &str) -> Result<SchemaRef> {
+    let bytes = hex::decode(hex_schema).map_err(|e| table_err(table, format!("schema: {e}")))?;
+    let r =
+        datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
+            .map_err(|e| table_err(table, format!("schema: {e}")))?;
+    Ok(r.schema())
+}
+
+/// Encodes `batches` as one Parquet segment, stores it, and describes it.
+pub fn write_segment(
+    table: &str,
+    chunks: &mut ChunkWriter<'_>,
+    nodes: &mut NodeWriter,
+    kv: &dyn MetaKv,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<SegmentMeta> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::UNCOMPRESSED)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_created_by("bagbase".into())
+        .build();
+    let mut w = ArrowWriter::try_new(Vec::new(), Arc::clone(schema), Some(props))
+        .map_err(|e| table_err(table, e))?;
+    let mut stats: BTreeMap<String, ColumnStats> = BTreeMap::new();
+    let mut rows = 0u64;
+    for b in batches {
+        w.write(b).map_err(|e| table_err(table, e))?;
+        rows += b.num_rows() as u64;
+        for (f, col) in schema.fields().iter().zip(b.columns()) {
+            if let Some(s) = column_stats(col) {
+                merge(stats.entry(f.name().clone()), s);
+            }
+        }
+    }
+    let bytes = w.into_inner().map_err(|e| table_err(table, e))?;
+    let blob = chunks.put_bytes(&bytes)?;
+    let list = nodes.put_chunks(kv, &blob.chunks)?;
+    stats.retain(|_, s| s.min.is_some() || s.nulls > 0);
+    Ok(SegmentMeta {
+        id: blob.sha256,
+        chunks: list,
+        rows,
+        bytes: blob.size,
+        stats,
+    })
+}
+
+fn merge(e: std::collections::btree_map::Entry<'_, String, ColumnStats>, s: ColumnStats) {
+    use std::collections::btree_map::Entry;
+    match e {
+        Entry::Vacant(v) => {
+            v.insert(s);
+        }
+        Entry::Occupied(mut o) => {
+            let cur = o.get_mut();
+            cur.nulls += s.nulls;
+            cur.min = pick(cur.min.take(), s.min, |a, b| a < b);
+            cur.max = pick(cur.max.take(), s.max, |a, b| a > b);
+        }
+    }
+}
+
+fn pick(
+    a: Option<StatValue>,
+    b: Option<StatValue>,
+    better: fn(&StatValue, &StatValue) -> bool,
+) -> Option<StatValue> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if better(&b, &a) { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Min, max and null count of a column, for the types pruning understands.
+pub fn column_stats(col: &ArrayRef) -> Option<ColumnStats> {
+    let nulls = col.null_count() as u64;
+    let (min, max) = match col.data_type() {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::Timestamp(_, _)
+        | DataType::Date32
+        | DataType::Date64
+        | DataType::Duration(_) => {
+            let c = compute::cast(col, &DataType::Int64).ok()?;
+            let c = c.as_primitive::<Int64Type>();
+            (
+                agg::min(c).map(StatValue::Int),
+                agg::max(c).map(StatValue::Int),
+            )
+        }
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+            let c = compute::cast(col, &DataType::UInt64).ok()?;
+            let c = c.as_primitive::<UInt64Type>();
+            (
+                agg::min(c).map(StatValue::UInt),
+                agg::max(c).map(StatValue::UInt),
+            )
+        }
+        DataType::Float32 | DataType::Float64 => {
+            let c = compute::cast(col, &DataType::Float64).ok()?;
+            let c = c.as_primitive::<Float64Type>();
+            if c.iter().flatten().any(|v| v.is_nan()) {
+                return Some(ColumnStats {
+                    min: None,
+                    max: None,
+                    nulls,
+                });
+            }
+            (
+                agg::min(c).map(StatValue::Float),
+                agg::max(c).map(StatValue::Float),
+            )
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let c = compute::cast(col, &DataType::Utf8).ok()?;
+            let c = c.as_string::<i32>();
+            let keep = |s: Option<&str>| {
+                s.filter(|s| s.len() <= MAX_STAT_STR)
+                    .map(|s| StatValue::Str(s.to_string()))
+            };
+            let (lo, hi) = (keep(agg::min_string(c)), keep(agg::max_string(c)));
+            if lo.is_none() || hi.is_none() {
+                (None, None)
+            } else {
+                (lo, hi)
+            }
+        }
+        DataType::Boolean => {
+            let c = col.as_boolean();
+            (
+                agg::min_boolean(c).map(StatValue::Bool),
+                agg::max_boolean(c).map(StatValue::Bool),
+            )
+        }
+        _ => (None, None),
+    };
+    Some(ColumnStats { min, max, nulls })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, StringArray};
+
+    #[test]
+    fn stats_and_schema() {
+        let a: ArrayRef = Arc::new(Int64Array::from(vec![Some(5), None, Some(-2)]));
+        let s = column_stats(&a).unwrap();
+        assert_eq!(
+            (s.min, s.max, s.nulls),
+            (Some(StatValue::Int(-2)), Some(StatValue::Int(5)), 1)
+        );
+        let b: ArrayRef = Arc::new(StringArray::from(vec!["b", "a"]));
+        assert_eq!(
+            column_stats(&b).unwrap().min,
+            Some(StatValue::Str("a".into()))
+        );
+        let schema = Schema::new(vec![datafusion::arrow::datatypes::Field::new(
+            "x",
+            DataType::Int64,
+            true,
+        )]);
+        assert_eq!(
+            *decode_schema("t", &encode_schema(&schema)).unwrap(),
+            schema
+        );
+    }
+}
