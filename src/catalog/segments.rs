@@ -181,14 +181,13 @@ impl TableProvider for SegmentTable {
             f.extensions.insert(SegmentChunks { chunks });
             files.push(f);
         }
-        let mut source = ParquetSource::new(Arc::clone(&self.schema))
+        // The Parquet predicate itself arrives through DataFusion's physical filter
+        // pushdown (pushdown_filters), which also removes the FilterExec above.
+        let source = ParquetSource::new(Arc::clone(&self.schema))
             .with_parquet_file_reader_factory(Arc::new(SegmentReaderFactory {
                 store: Arc::clone(&self.store),
             }))
             .with_pushdown_filters(true);
-        if let Some(p) = predicate {
-            source = source.with_predicate(p);
-        }
         let groups = split_groups(files, state.config().target_partitions());
         let config =
             FileScanConfigBuilder::new(ObjectStoreUrl::parse(SEGMENT_URL)?, Arc::new(source))

@@ -1,7 +1,7 @@
 //! How the CLI prints: query results (table, CSV, JSON), logs, summaries, fsck reports.
 
 use bagbase::datafusion::arrow;
-use bagbase::datafusion::arrow::array::RecordBatch;
+use bagbase::datafusion::arrow::array::{Array, RecordBatch};
 use bagbase::store::Id;
 use bagbase::version::Version;
 use bagbase::{FsckReport, IngestReport};
@@ -30,7 +30,8 @@ pub fn write_batches(batches: &[RecordBatch], format: Format) -> bagbase::Result
                 .with_header(true)
                 .build(out);
             for b in batches {
-                w.write(b).map_err(arrow_err)?;
+                w.write(&flatten_nested(b).map_err(arrow_err)?)
+                    .map_err(arrow_err)?;
             }
         }
         Format::Json => {
@@ -44,6 +45,36 @@ pub fn write_batches(batches: &[RecordBatch], format: Format) -> bagbase::Result
         }
     }
     Ok(())
+}
+
+/// CSV has no lists or structs: such columns are written as their display text
+/// (`[a, b]`, `{x: 1}`), as `--format table` shows them.
+fn flatten_nested(b: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::{ArrayRef, StringBuilder};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    use std::sync::Arc;
+    let mut fields = Vec::with_capacity(b.num_columns());
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(b.num_columns());
+    for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+        if f.data_type().is_nested() {
+            let fmt = ArrayFormatter::try_new(c.as_ref(), &FormatOptions::default())?;
+            let mut s = StringBuilder::new();
+            for i in 0..c.len() {
+                if c.is_null(i) {
+                    s.append_null();
+                } else {
+                    s.append_value(fmt.value(i).to_string());
+                }
+            }
+            fields.push(Field::new(f.name(), DataType::Utf8, true));
+            cols.push(Arc::new(s.finish()));
+        } else {
+            fields.push(f.as_ref().clone());
+            cols.push(Arc::clone(c));
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
 }
 
 pub fn bytes(n: u64) -> String {

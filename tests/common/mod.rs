@@ -1,0 +1,61 @@
+//! Helpers shared by the whole-program tests: run the real `bagbase` binary on a store.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+pub fn bagbase(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bagbase"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .env("BAGBASE_AUTHOR", "test")
+        .output()
+        .expect("run bagbase")
+}
+
+/// Runs a command that must succeed; returns its stdout.
+pub fn ok(store: &Path, args: &[&str]) -> String {
+    let out = bagbase(store, args);
+    assert!(
+        out.status.success(),
+        "bagbase {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a command that must fail with status 1; returns its stderr.
+pub fn fails(store: &Path, args: &[&str]) -> String {
+    let out = bagbase(store, args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "bagbase {args:?} should fail: {out:?}"
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// What a user can see of a store: refs, versions, files and fsck's verdict.
+pub fn snapshot(store: &Path) -> String {
+    let mut s = String::new();
+    for q in [
+        "SELECT * FROM refs ORDER BY name",
+        "SELECT version_id, parents, branch, author, message, created_at FROM versions ORDER BY version_id",
+        "SELECT * FROM files ORDER BY path",
+        "SELECT * FROM storage ORDER BY version_id",
+    ] {
+        s.push_str(&ok(store, &["sql", "--format", "csv", q]));
+    }
+    let fsck = ok(store, &["fsck"]);
+    assert!(fsck.contains("no damage found"), "{fsck}");
+    // Counts of packs and chunks are left out: gc is allowed to change them.
+    s.extend(
+        fsck.lines()
+            .filter(|l| !l.starts_with("checked"))
+            .map(|l| format!("{l}\n")),
+    );
+    s
+}
