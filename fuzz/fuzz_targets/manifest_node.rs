@@ -1,0 +1,18 @@
+//! Manifest nodes, chunk locations, version records and table schemas are decoded from
+//! the metadata store: damaged values must give errors, never panics.
+#![no_main]
+
+use bagbase::store::{pack::ChunkLoc, Id};
+use bagbase::version::{manifest, node, segment, Version};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let id = Id::of(data);
+    let _ = node::children(&id, data);
+    let _ = node::decode_chunks(&id, data);
+    let _ = node::decode_json::<manifest::Root>(&id, node::Kind::Root, data);
+    let _ = node::decode_json::<manifest::TableNode>(&id, node::Kind::Table, data);
+    let _ = ChunkLoc::decode(data);
+    let _ = serde_json::from_slice::<Version>(data);
+    let _ = segment::decode_schema("fuzz", &hex::encode(data));
+});
