@@ -41,7 +41,7 @@ pub enum Error {
     Version(#[from] VersionError),
     #[error(transparent)]
     Ingest(#[from] IngestError),
-    #[error("{0}")]
+    #[error("{}", sql_message(.0))]
     Sql(#[from] datafusion::error::DataFusionError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -57,6 +57,8 @@ pub struct IngestOptions {
     /// Turn the working set into a version at the end (the CLI's default).
     pub commit: bool,
     pub author: Option<String>,
+    /// A recording cut short is an error instead of a warning.
+    pub strict: bool,
 }
 
 impl Default for IngestOptions {
@@ -66,6 +68,7 @@ impl Default for IngestOptions {
             message: None,
             commit: true,
             author: None,
+            strict: false,
         }
     }
 }
@@ -150,10 +153,13 @@ impl Store {
         progress: &dyn Progress,
     ) -> Result<IngestReport> {
         let sources = ingest::expand(paths)?;
+        let read = ingest::ReadOptions {
+            strict: opts.strict,
+        };
         self.ingest_with(opts, |edit, w| {
             sources
                 .iter()
-                .map(|s| ingest::ingest_file(edit, w, s, progress))
+                .map(|s| ingest::ingest_file(edit, w, s, read, progress))
                 .collect()
         })
     }
@@ -440,6 +446,17 @@ impl Store {
             packs_rewritten: g.packs_rewritten,
             bytes_freed: g.bytes_freed,
         })
+    }
+}
+
+/// DataFusion's message, plus the position in the query where DataFusion knows it.
+fn sql_message(e: &datafusion::error::DataFusionError) -> String {
+    let span = e.diagnostic().and_then(|d| d.span);
+    match span {
+        Some(s) if s.start.line > 0 => {
+            format!("{e} (at line {}, column {})", s.start.line, s.start.column)
+        }
+        _ => e.to_string(),
     }
 }
 

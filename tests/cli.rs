@@ -46,6 +46,11 @@ fn refs_errors_name_candidates() {
     assert!(err.contains("SELEC"), "{err}");
     let err = fails(&store, &["sql", "SELECT * FROM nosuch"]);
     assert!(err.contains("nosuch"), "{err}");
+    let err = fails(&store, &["sql", "SELECT path,\n  nosuch FROM files"]);
+    assert!(
+        err.contains("No field named nosuch") && err.contains("(at line 2, column 3)"),
+        "{err}"
+    );
 }
 
 #[test]

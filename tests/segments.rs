@@ -3,7 +3,7 @@
 //! filters pushed into the Parquet scan, and old versions unchanged by new rows.
 
 use bagbase::datafusion::arrow::array::{
-    Array, AsArray, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+    AsArray, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray,
 };
 use bagbase::datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use bagbase::datafusion::arrow::util::pretty::pretty_format_batches;

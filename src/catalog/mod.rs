@@ -23,10 +23,12 @@ pub const DEFAULT_SCHEMA: &str = "public";
 /// A session with every table of the store registered; `default_ref` is what
 /// unqualified names (the `public` schema) read.
 pub fn session_context(store: Arc<ChunkStore>, default_ref: &str) -> SessionContext {
-    let config = SessionConfig::new()
+    let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA)
         .with_create_default_catalog_and_schema(false);
+    // Spans let planning errors say where in the query they are.
+    config.options_mut().sql_parser.collect_spans = true;
     let runtime = RuntimeEnvBuilder::new()
         .build_arc()
         .expect("default runtime builds");

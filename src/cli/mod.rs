@@ -144,7 +144,7 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
             no_commit,
             main_topic: _,
             config: _,
-            strict: _,
+            strict,
         } => {
             let store = Store::open(&path)?;
             let sources = bagbase::ingest::expand(&paths)?;
@@ -155,10 +155,14 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
                 message,
                 commit: !no_commit,
                 author: None,
+                strict,
             };
             let report = store.ingest(&paths, &opts, &bar);
             bar.finish();
             let report = report?;
+            for w in report.files.iter().flat_map(|f| &f.warnings) {
+                eprintln!("warning: {w}");
+            }
             println!(
                 "{}",
                 output::ingest_summary(&report, &branch, started.elapsed())

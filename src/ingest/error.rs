@@ -21,4 +21,6 @@ pub enum IngestError {
     NotAFile { path: PathBuf },
     #[error("nothing to ingest: {0}")]
     Empty(String),
+    #[error("{path}: {what}")]
+    Bad { path: String, what: String },
 }

@@ -5,6 +5,7 @@
 
 pub mod detect;
 pub mod error;
+pub mod rosbag1;
 
 pub use detect::Format;
 pub use error::IngestError;
@@ -100,6 +101,15 @@ pub struct Ingested {
     pub format: Format,
     /// False when the working set already held this exact file at this path.
     pub changed: bool,
+    /// Things a user should know that did not stop the ingest (a bag cut short...).
+    pub warnings: Vec<String>,
+}
+
+/// How files are read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReadOptions {
+    /// A recording cut short is an error instead of a warning.
+    pub strict: bool,
 }
 
 /// Stores one stream as the file `name` in the working set.
@@ -144,12 +154,13 @@ pub fn ingest_reader<R: Read + Send>(
     };
     let file_id = file_id_for(name);
     let previous = edit.root.file(&file_id)?;
-    let list = edit.nodes.put_chunks(chunks_kv(chunks), &blob.chunks)?;
+    let list = edit.nodes.put_chunks(chunks.kv(), &blob.chunks)?;
     if let Some(prev) = previous.filter(|p| p.sha256 == blob.sha256 && p.chunks == list) {
         return Ok(Ingested {
             entry: prev,
             format,
             changed: false,
+            warnings: vec![],
         });
     }
     let entry = FileEntry {
@@ -163,29 +174,50 @@ pub fn ingest_reader<R: Read + Send>(
         chunks: list,
     };
     edit.root.put_file(entry.clone())?;
+    edit.root.drop_file_rows(&entry.file_id)?;
     Ok(Ingested {
         entry,
         format,
         changed: true,
+        warnings: vec![],
     })
 }
 
-fn chunks_kv<'a>(w: &'a ChunkWriter<'_>) -> &'a dyn crate::store::MetaKv {
-    w.kv()
+fn open(path: &Path) -> Result<std::io::BufReader<std::fs::File>, IngestError> {
+    let f = std::fs::File::open(path).map_err(|source| IngestError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(std::io::BufReader::with_capacity(1 << 20, f))
 }
 
-/// Stores one file found by `expand`.
+/// Stores one file found by `expand`, then decodes it into tables if its format has a
+/// decoder (a second, streaming pass over the file).
 pub fn ingest_file(
     edit: &mut WorkingEdit<'_>,
     chunks: &mut ChunkWriter<'_>,
     src: &Source,
+    opts: ReadOptions,
     progress: &dyn Progress,
 ) -> Result<Ingested, crate::Error> {
     progress.file(&src.name, src.size);
-    let f = std::fs::File::open(&src.path).map_err(|source| IngestError::Open {
-        path: src.path.clone(),
-        source,
-    })?;
-    let r = std::io::BufReader::with_capacity(1 << 20, f);
-    ingest_reader(edit, chunks, &src.name, r, progress)
+    let is_bag_name = src
+        .path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("bag"));
+    let mut done = ingest_reader(edit, chunks, &src.name, open(&src.path)?, progress)?;
+    let bag = done.format == Format::Rosbag1
+        || (is_bag_name && matches!(done.format, Format::Empty | Format::Opaque));
+    if bag && done.changed {
+        let warnings = rosbag1::ingest::decode_into(
+            edit,
+            chunks,
+            &src.name,
+            &done.entry.file_id,
+            open(&src.path)?,
+            opts,
+        )?;
+        done.warnings.extend(warnings);
+    }
+    Ok(done)
 }

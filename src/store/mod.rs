@@ -343,7 +343,7 @@ impl ChunkStore {
     /// in the same metadata batch. Old files go only after the batch is durable.
     pub fn collect_garbage(&self, live: &HashSet<Id>, extra: Batch) -> Result<ChunkGc> {
         let mut gc = ChunkGc::default();
-        let mut by_pack: HashMap<u64, (Vec<(Id, ChunkLoc)>, Vec<Id>)> = HashMap::new();
+        let mut by_pack: HashMap<u64, PackContents> = HashMap::new();
         for (k, v) in self.kv.scan_prefix(CHUNK_PREFIX)? {
             let id = Id::from_slice(&k[2..]).ok_or_else(|| corrupt_meta("chunk key"))?;
             let loc = ChunkLoc::decode(&v).ok_or_else(|| corrupt_meta("chunk location"))?;
@@ -419,6 +419,9 @@ impl ChunkStore {
         Ok(gc)
     }
 }
+
+/// The chunks of one pack split into (still referenced with their location, dead).
+type PackContents = (Vec<(Id, ChunkLoc)>, Vec<Id>);
 
 fn corrupt_meta(what: &str) -> StoreError {
     StoreError::Corrupt {

@@ -179,7 +179,8 @@ impl PackWriter {
         &self.path
     }
 
-    pub fn len(&self) -> u64 {
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
         self.offset
     }
 

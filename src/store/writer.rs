@@ -62,7 +62,8 @@ impl<'a> ChunkWriter<'a> {
         }
     }
 
-    pub fn kv(&self) -> &dyn crate::store::MetaKv {
+    /// The metadata store, borrowed for as long as the store (not this writer).
+    pub fn kv(&self) -> &'a dyn crate::store::MetaKv {
         self.store.kv()
     }
 
@@ -176,7 +177,7 @@ impl<'a> ChunkWriter<'a> {
         if self
             .pack
             .as_ref()
-            .is_some_and(|p| p.len() >= self.store.config().pack_target_bytes)
+            .is_some_and(|p| p.written() >= self.store.config().pack_target_bytes)
         {
             self.close_pack()?;
         }

@@ -73,6 +73,13 @@ pub enum StatValue {
     Bool(bool),
 }
 
+/// Whether a segment holds rows of `file_id` only.
+fn segment_of(s: &SegmentMeta, file_id: &str) -> bool {
+    s.stats
+        .get("file_id")
+        .is_some_and(|c| c.min == Some(StatValue::Str(file_id.to_string())) && c.max == c.min)
+}
+
 /// A stable file_id for a path: the first 16 hex digits of SHA-256(path).
 pub fn file_id_for(path: &str) -> String {
     Id::of(path.as_bytes()).hex()[..16].to_string()
@@ -156,6 +163,38 @@ impl<'a> RootEdit<'a> {
 
     pub fn put_table(&mut self, name: &str, table: TableNode) {
         self.tables.insert(name.to_string(), table);
+    }
+
+    /// Removes the rows of `file_id` from every table (segments never mix files, and
+    /// their `file_id` statistics say whose they are). Tables left empty are dropped.
+    pub fn drop_file_rows(&mut self, file_id: &str) -> Result<()> {
+        let names: Vec<String> = self.root.tables.keys().cloned().collect();
+        for n in names {
+            let Some(t) = self.table(&n)? else { continue };
+            t.segments.retain(|s| !segment_of(s, file_id));
+            if t.segments.is_empty() {
+                self.tables.remove(&n);
+                self.root.tables.remove(&n);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds segments to a table, creating it (or moving it to `schema`, the newest).
+    pub fn add_segments(
+        &mut self,
+        name: &str,
+        schema: String,
+        segments: Vec<SegmentMeta>,
+    ) -> Result<()> {
+        match self.table(name)? {
+            Some(t) => {
+                t.schema = schema;
+                t.segments.extend(segments);
+            }
+            None => self.put_table(name, TableNode { schema, segments }),
+        }
+        Ok(())
     }
 
     /// Writes the changed nodes into `w` and returns the new root's id.

@@ -195,12 +195,12 @@ pub fn walk(
     seen
 }
 
+/// The file paths (or tables) and the versions/working sets that use one chunk.
+pub type ChunkUsers = (Vec<String>, Vec<String>);
+
 /// For each chunk in `bad`, which file paths and roots (versions/working sets) use it.
-pub fn chunk_users(
-    kv: &dyn MetaKv,
-    bad: &HashSet<Id>,
-) -> Result<HashMap<Id, (Vec<String>, Vec<String>)>> {
-    let mut out: HashMap<Id, (Vec<String>, Vec<String>)> = HashMap::new();
+pub fn chunk_users(kv: &dyn MetaKv, bad: &HashSet<Id>) -> Result<HashMap<Id, ChunkUsers>> {
+    let mut out: HashMap<Id, ChunkUsers> = HashMap::new();
     if bad.is_empty() {
         return Ok(out);
     }

@@ -59,8 +59,8 @@ fn root_chunks(
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for l in list_ids {
-        if !lists.contains_key(&l) {
-            lists.insert(l, node::get_chunks(kv, &l)?);
+        if let std::collections::hash_map::Entry::Vacant(e) = lists.entry(l) {
+            e.insert(node::get_chunks(kv, &l)?);
         }
         for c in &lists[&l] {
             if seen.insert(c.0) {

@@ -1,0 +1,139 @@
+//! Shared pieces of the bench binaries: deterministic data generators, running a
+//! command with its wall time and peak RSS (from wait4's rusage, so no /usr/bin/time is
+//! needed), and Markdown table output for docs/BENCHMARKS.md.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for c in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            c.copy_from_slice(&v[..c.len()]);
+        }
+    }
+}
+
+/// Writes `bytes` of "mixed" robot data in 1 MiB blocks: one third incompressible
+/// (camera frames / compressed payloads), one third float sensor streams (noisy
+/// but structured), one third text logs.
+pub fn write_mixed(path: &Path, bytes: u64, seed: u64) {
+    let mut f = std::io::BufWriter::with_capacity(4 << 20, std::fs::File::create(path).unwrap());
+    let mut rng = Rng(seed | 1);
+    let mut block = vec![0u8; 1 << 20];
+    let mut written = 0u64;
+    let mut i = 0u64;
+    let mut t = 0f64;
+    while written < bytes {
+        match i % 3 {
+            0 => rng.fill(&mut block),
+            1 => {
+                for c in block.chunks_mut(8) {
+                    t += 0.001;
+                    let v = (t.sin() * 9.81 + (rng.next() % 1000) as f64 * 1e-4) as f32;
+                    c[..4].copy_from_slice(&v.to_le_bytes());
+                    c[4..].copy_from_slice(&((t * 1e3) as u32).to_le_bytes());
+                }
+            }
+            _ => {
+                let mut s = Vec::with_capacity(block.len());
+                while s.len() < block.len() {
+                    let n = rng.next();
+                    let _ = writeln!(
+                        s,
+                        "[{:>12}] joint_{} pos={:.4} vel={:.4} status={}",
+                        n % 1_000_000_000,
+                        n % 7,
+                        (n % 10_000) as f64 / 1e3,
+                        (n % 777) as f64 / 1e2,
+                        ["OK", "WARN", "OK", "OK"][(n % 4) as usize]
+                    );
+                }
+                let n = block.len();
+                block.copy_from_slice(&s[..n]);
+            }
+        }
+        let n = (bytes - written).min(block.len() as u64) as usize;
+        f.write_all(&block[..n]).unwrap();
+        written += n as u64;
+        i += 1;
+    }
+    f.flush().unwrap();
+}
+
+pub fn write_random(path: &Path, bytes: u64, seed: u64) {
+    let mut f = std::io::BufWriter::with_capacity(4 << 20, std::fs::File::create(path).unwrap());
+    let mut rng = Rng(seed | 1);
+    let mut block = vec![0u8; 1 << 20];
+    let mut written = 0u64;
+    while written < bytes {
+        rng.fill(&mut block);
+        let n = (bytes - written).min(block.len() as u64) as usize;
+        f.write_all(&block[..n]).unwrap();
+        written += n as u64;
+    }
+    f.flush().unwrap();
+}
+
+/// What one run of a command cost.
+pub struct Run {
+    pub wall: Duration,
+    pub max_rss_kib: i64,
+}
+
+/// Runs `cmd` (stdout discarded unless redirected by the caller) and measures it.
+pub fn measure(cmd: &mut Command) -> Run {
+    let started = Instant::now();
+    let child = cmd.spawn().expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: zeroed rusage is a valid value; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert_eq!(rc, pid, "wait4");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{cmd:?} failed"
+    );
+    std::mem::forget(child);
+    Run {
+        wall,
+        max_rss_kib: usage.ru_maxrss,
+    }
+}
+
+/// Reads the whole file once so every contender starts from a warm page cache.
+pub fn warm(path: &Path) {
+    let mut f = std::fs::File::open(path).unwrap();
+    std::io::copy(&mut f, &mut std::io::sink()).unwrap();
+}
+
+pub fn mib_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / (1 << 20) as f64 / d.as_secs_f64()
+}
+
+pub fn bagbase_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_bagbase")
+}
+
+pub fn scratch() -> std::path::PathBuf {
+    let dir = std::env::var("BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir().join("bagbase-bench"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,312 @@
+//! Turns a bag's connections and messages into table rows: `topics`, `messages` and one
+//! table per topic (file_id, log_time, then the decoded fields). Rows are handed out in
+//! bounded batches so memory stays flat whatever the bag's size.
+
+use super::bag::Connection;
+use super::decode::{self, Bytes, Col};
+use super::msgdef::{self, Type};
+use datafusion::arrow::array::*;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Rows or bytes that make a batch worth handing out.
+pub const BATCH_ROWS: usize = 64 * 1024;
+pub const BATCH_BYTES: usize = 32 << 20;
+
+fn ts() -> DataType {
+    DataType::Timestamp(TimeUnit::Nanosecond, None)
+}
+
+pub fn messages_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("file_id", DataType::Utf8, false),
+        Field::new("topic", DataType::Utf8, false),
+        Field::new("log_time", ts(), false),
+        Field::new("msg_type", DataType::Utf8, false),
+        Field::new("size_bytes", DataType::Int64, false),
+        Field::new("data", DataType::Binary, false),
+    ]))
+}
+
+pub fn topics_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("file_id", DataType::Utf8, false),
+        Field::new("topic", DataType::Utf8, false),
+        Field::new("msg_type", DataType::Utf8, false),
+        Field::new("msg_count", DataType::Int64, false),
+        Field::new("first_time", ts(), true),
+        Field::new("last_time", ts(), true),
+        Field::new("md5sum", DataType::Utf8, false),
+        Field::new("message_definition", DataType::Utf8, false),
+    ]))
+}
+
+/// The decoded rows of one topic.
+struct TopicRows {
+    msg_type: String,
+    md5sum: String,
+    definition: String,
+    root: Type,
+    schema: SchemaRef,
+    times: TimestampNanosecondBuilder,
+    fields: Col,
+    rows: usize,
+    bytes: usize,
+    count: i64,
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+/// A batch of finished rows for a table.
+pub struct Rows {
+    pub table: String,
+    pub batch: RecordBatch,
+}
+
+/// Why a message could not be decoded.
+pub struct DecodeError {
+    pub topic: String,
+    pub what: String,
+}
+
+pub struct BagTables {
+    file_id: String,
+    conns: HashMap<u32, Connection>,
+    topics: BTreeMap<String, TopicRows>,
+    msgs: MessageRows,
+    /// Topics whose messages carry another type than the one the table follows.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Default)]
+struct MessageRows {
+    topic: StringBuilder,
+    time: TimestampNanosecondBuilder,
+    msg_type: StringBuilder,
+    size: Int64Builder,
+    data: BinaryBuilder,
+    rows: usize,
+    bytes: usize,
+}
+
+/// Column names the per-topic tables put first; a message field with one of these
+/// names gets a trailing underscore.
+const RESERVED: [&str; 2] = ["file_id", "log_time"];
+
+fn column_name(n: &str) -> String {
+    if RESERVED.contains(&n) {
+        format!("{n}_")
+    } else {
+        n.to_string()
+    }
+}
+
+impl BagTables {
+    pub fn new(file_id: &str) -> BagTables {
+        BagTables {
+            file_id: file_id.to_string(),
+            conns: HashMap::new(),
+            topics: BTreeMap::new(),
+            msgs: MessageRows::default(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Registers a connection; the first connection of a topic fixes its table's type.
+    pub fn connection(&mut self, c: Connection) -> Result<(), DecodeError> {
+        if !self.topics.contains_key(&c.topic) {
+            let fields = msgdef::parse(&c.msg_type, &c.definition).map_err(|what| DecodeError {
+                topic: c.topic.clone(),
+                what: format!("message definition of {}: {what}", c.msg_type),
+            })?;
+            let mut cols = vec![
+                Field::new("file_id", DataType::Utf8, false),
+                Field::new("log_time", ts(), false),
+            ];
+            for f in decode::struct_fields(&fields).iter() {
+                cols.push(f.as_ref().clone().with_name(column_name(f.name())));
+            }
+            let root = Type::Msg(c.msg_type.clone(), fields);
+            self.topics.insert(
+                c.topic.clone(),
+                TopicRows {
+                    msg_type: c.msg_type.clone(),
+                    md5sum: c.md5sum.clone(),
+                    definition: c.definition.clone(),
+                    fields: Col::new(&root),
+                    root,
+                    schema: Arc::new(Schema::new(cols)),
+                    times: TimestampNanosecondBuilder::new(),
+                    rows: 0,
+                    bytes: 0,
+                    count: 0,
+                    first: None,
+                    last: None,
+                },
+            );
+        }
+        self.conns.insert(c.id, c);
+        Ok(())
+    }
+
+    /// Adds one message; returns batches that filled up.
+    pub fn message(
+        &mut self,
+        conn: u32,
+        time: i64,
+        data: &[u8],
+        out: &mut Vec<Rows>,
+    ) -> Result<(), DecodeError> {
+        let c = self.conns.get(&conn).ok_or_else(|| DecodeError {
+            topic: format!("<connection {conn}>"),
+            what: format!("a connection record for connection {conn} before its messages"),
+        })?;
+        let m = &mut self.msgs;
+        m.topic.append_value(&c.topic);
+        m.time.append_value(time);
+        m.msg_type.append_value(&c.msg_type);
+        m.size.append_value(data.len() as i64);
+        m.data.append_value(data);
+        m.rows += 1;
+        m.bytes += data.len();
+        let t = self
+            .topics
+            .get_mut(&c.topic)
+            .expect("topic registered with its connection");
+        t.count += 1;
+        t.first = Some(t.first.map_or(time, |f| f.min(time)));
+        t.last = Some(t.last.map_or(time, |l| l.max(time)));
+        if c.msg_type != t.msg_type && c.md5sum != t.md5sum {
+            let w = format!(
+                "topic {}: connection {conn} carries {} while the table follows {}; its messages are in `messages` only",
+                c.topic, c.msg_type, t.msg_type
+            );
+            if !self.warnings.contains(&w) {
+                self.warnings.push(w);
+            }
+        } else {
+            let mut b = Bytes { buf: data, pos: 0 };
+            decode::decode(&t.root, &mut t.fields, &mut b, &c.topic).map_err(|what| {
+                DecodeError {
+                    topic: c.topic.clone(),
+                    what: format!("a {} message: expected {what}", t.msg_type),
+                }
+            })?;
+            if b.pos != data.len() {
+                return Err(DecodeError {
+                    topic: c.topic.clone(),
+                    what: format!(
+                        "a {} message of {} bytes as its definition says, found {} bytes",
+                        t.msg_type,
+                        b.pos,
+                        data.len()
+                    ),
+                });
+            }
+            t.times.append_value(time);
+            t.rows += 1;
+            t.bytes += data.len();
+            if t.rows >= BATCH_ROWS || t.bytes >= BATCH_BYTES {
+                let topic = c.topic.clone();
+                out.push(self.flush_topic(&topic));
+            }
+        }
+        if self.msgs.rows >= BATCH_ROWS || self.msgs.bytes >= BATCH_BYTES {
+            out.push(self.flush_messages());
+        }
+        Ok(())
+    }
+
+    fn flush_topic(&mut self, topic: &str) -> Rows {
+        let t = self.topics.get_mut(topic).expect("known topic");
+        let n = t.rows;
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                self.file_id.as_str(),
+                n,
+            ))),
+            Arc::new(t.times.finish()),
+        ];
+        let s = t.fields.finish();
+        let s = s
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .expect("root is a struct");
+        cols.extend(s.columns().iter().cloned());
+        t.rows = 0;
+        t.bytes = 0;
+        Rows {
+            table: topic.to_string(),
+            batch: RecordBatch::try_new(Arc::clone(&t.schema), cols)
+                .expect("columns follow the schema"),
+        }
+    }
+
+    fn flush_messages(&mut self) -> Rows {
+        let m = &mut self.msgs;
+        let n = m.rows;
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                self.file_id.as_str(),
+                n,
+            ))),
+            Arc::new(m.topic.finish()),
+            Arc::new(m.time.finish()),
+            Arc::new(m.msg_type.finish()),
+            Arc::new(m.size.finish()),
+            Arc::new(m.data.finish()),
+        ];
+        m.rows = 0;
+        m.bytes = 0;
+        Rows {
+            table: "messages".into(),
+            batch: RecordBatch::try_new(messages_schema(), cols)
+                .expect("columns follow the schema"),
+        }
+    }
+
+    /// The remaining rows of every table, and the `topics` rows of this bag.
+    pub fn finish(mut self) -> (Vec<Rows>, Vec<String>) {
+        let mut out = Vec::new();
+        let names: Vec<String> = self.topics.keys().cloned().collect();
+        for t in &names {
+            if self.topics[t].rows > 0 {
+                out.push(self.flush_topic(t));
+            }
+        }
+        if self.msgs.rows > 0 {
+            out.push(self.flush_messages());
+        }
+        let ts = &self.topics;
+        let col = |f: &dyn Fn(&TopicRows) -> String| -> ArrayRef {
+            Arc::new(StringArray::from_iter_values(ts.values().map(f)))
+        };
+        let topics = RecordBatch::try_new(
+            topics_schema(),
+            vec![
+                Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                    self.file_id.as_str(),
+                    ts.len(),
+                ))),
+                Arc::new(StringArray::from_iter_values(ts.keys())),
+                col(&|t| t.msg_type.clone()),
+                Arc::new(Int64Array::from_iter_values(ts.values().map(|t| t.count))),
+                Arc::new(TimestampNanosecondArray::from_iter(
+                    ts.values().map(|t| t.first),
+                )),
+                Arc::new(TimestampNanosecondArray::from_iter(
+                    ts.values().map(|t| t.last),
+                )),
+                col(&|t| t.md5sum.clone()),
+                col(&|t| t.definition.clone()),
+            ],
+        )
+        .expect("columns follow the schema");
+        out.push(Rows {
+            table: "topics".into(),
+            batch: topics,
+        });
+        (out, self.warnings)
+    }
+}
