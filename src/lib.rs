@@ -327,6 +327,61 @@ impl Store {
         Ok(ctx.sql(query).await?.collect().await?)
     }
 
+    /// Writes the files of `reference` whose format is `format` (all files for `None`)
+    /// under `out`, at their stored paths, byte for byte: each file's SHA-256 is checked
+    /// while it streams out, and a file appears only once it is complete.
+    pub fn export_files(
+        &self,
+        reference: &str,
+        format: Option<&str>,
+        out: &Path,
+    ) -> Result<Vec<(String, u64)>> {
+        use sha2::Digest;
+        use std::io::Write;
+        let kv = self.chunks.kv();
+        let r = self.resolve(reference)?;
+        let root = version::manifest::load_root(kv, &version::refs::read_root(kv, &r)?)?;
+        let mut written = Vec::new();
+        for f in version::manifest::list_files(kv, &root)? {
+            if format.is_some_and(|want| want != f.format) {
+                continue;
+            }
+            let rel: PathBuf = Path::new(&f.path)
+                .components()
+                .filter(|c| matches!(c, std::path::Component::Normal(_)))
+                .collect();
+            let dest = out.join(&rel);
+            let parent = dest.parent().unwrap_or(out).to_path_buf();
+            std::fs::create_dir_all(&parent).map_err(|e| io_at(&parent, e))?;
+            let tmp = parent.join(format!(
+                ".{}.partial",
+                rel.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+            ));
+            let mut w =
+                std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| io_at(&tmp, e))?);
+            let mut h = sha2::Sha256::new();
+            for (id, _) in version::node::get_chunks(kv, &f.chunks)? {
+                let bytes = self.chunks.read_chunk(&id)?;
+                h.update(&bytes);
+                w.write_all(&bytes).map_err(|e| io_at(&tmp, e))?;
+            }
+            w.flush().map_err(|e| io_at(&tmp, e))?;
+            drop(w);
+            if Id(h.finalize().into()) != f.sha256 {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(StoreError::Corrupt {
+                    what: format!("file {}", f.path),
+                    detail: "its chunks do not hash to the recorded SHA-256; run 'bagbase fsck'"
+                        .into(),
+                }
+                .into());
+            }
+            std::fs::rename(&tmp, &dest).map_err(|e| io_at(&dest, e))?;
+            written.push((dest.display().to_string(), f.size_bytes));
+        }
+        Ok(written)
+    }
+
     /// Re-hashes every chunk and checks every manifest node reachable from a version or
     /// working set; names the files and versions a damaged chunk breaks.
     pub fn fsck(&self) -> Result<FsckReport> {
@@ -447,6 +502,14 @@ impl Store {
             bytes_freed: g.bytes_freed,
         })
     }
+}
+
+fn io_at(path: &Path, source: std::io::Error) -> Error {
+    StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+    .into()
 }
 
 /// DataFusion's message, plus the position in the query where DataFusion knows it.

@@ -99,10 +99,25 @@ enum Command {
         #[arg(long, value_enum, default_value_t = output::Format::Table)]
         format: output::Format,
     },
+    /// Write out the data of a version: `bag` gives back every ROS1 bag byte for byte.
+    Export {
+        #[arg(long = "ref", default_value = "main")]
+        reference: String,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        out: PathBuf,
+    },
     /// Re-hash every chunk and check every manifest; exit 1 on any damage.
     Fsck,
     /// Drop chunks and nodes that no version and no working set references.
     Gc,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Bag,
+    Parquet,
+    Lerobot,
 }
 
 /// Runs the command line; returns the process exit status.
@@ -204,6 +219,30 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
             let batches = rt.block_on(store.sql(&query, Some(&reference)))?;
             output::write_batches(&batches, format)?;
             Ok(0)
+        }
+        Command::Export {
+            reference,
+            format,
+            out,
+        } => {
+            let store = Store::open(&path)?;
+            match format {
+                ExportFormat::Bag => {
+                    let files = store.export_files(&reference, Some("rosbag1"), &out)?;
+                    let total: u64 = files.iter().map(|f| f.1).sum();
+                    println!(
+                        "exported {} bags ({}) to {}",
+                        files.len(),
+                        output::bytes(total),
+                        out.display()
+                    );
+                    Ok(0)
+                }
+                ExportFormat::Parquet | ExportFormat::Lerobot => {
+                    eprintln!("error: export --format parquet|lerobot is not built yet (episodes and steps come first)");
+                    Ok(2)
+                }
+            }
         }
         Command::Fsck => {
             let store = Store::open(&path)?;

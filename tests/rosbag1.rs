@@ -1,0 +1,209 @@
+//! ROS1 bags end to end: every test bag from ../shared/testdata (copied to tests/data)
+//! ingests with MANIFEST.json's topic and message counts, the empty file gets a clear
+//! error, export gives back the same SHA-256, and bags cut short keep every complete
+//! message (a warning; an error with --strict).
+
+mod common;
+
+use bagbase::ingest::rosbag1::record::{RecordReader, MAGIC, OP_CHUNK, OP_MSG_DATA};
+use common::{bagbase, fails, ok};
+use std::path::Path;
+
+const BAGS: &str = "tests/data/ros1/rosbag.js";
+
+fn manifest() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string("tests/data/MANIFEST.json").unwrap()).unwrap()
+}
+
+fn csv_rows(out: &str) -> Vec<Vec<String>> {
+    out.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn every_bag_matches_the_manifest_and_exports_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    ok(&store, &["init"]);
+    let m = manifest();
+    for (key, facts) in m
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.starts_with("ros1/"))
+    {
+        let path = format!("tests/data/{key}");
+        if !facts["readable"].as_bool().unwrap() {
+            let err = fails(&store, &["ingest", &path]);
+            assert!(
+                err.contains(&path) && err.contains("byte 0: expected a ROS bag"),
+                "{err}"
+            );
+            continue;
+        }
+        ok(&store, &["ingest", &path]);
+        let q = format!(
+            "SELECT t.topic, t.msg_type, t.msg_count FROM topics t JOIN files f USING (file_id) WHERE f.path = '{path}' ORDER BY t.topic"
+        );
+        let rows = csv_rows(&ok(&store, &["sql", "--format", "csv", &q]));
+        let topics = facts["topics"].as_object().unwrap();
+        assert_eq!(rows.len(), topics.len(), "{path}");
+        for r in &rows {
+            let want = &topics[&r[0]];
+            assert_eq!(r[1], want["msg_type"].as_str().unwrap(), "{path} {}", r[0]);
+            assert_eq!(r[2], want["msg_count"].to_string(), "{path} {}", r[0]);
+        }
+        let q = format!(
+            "SELECT count(*) FROM messages m JOIN files f USING (file_id) WHERE f.path = '{path}'"
+        );
+        let n = csv_rows(&ok(&store, &["sql", "--format", "csv", &q]));
+        assert_eq!(n[0][0], facts["message_count"].to_string(), "{path}");
+        // Every decoded topic table holds as many rows of this file as the topic has.
+        for (topic, want) in topics {
+            let q = format!("SELECT count(*) FROM \"{topic}\" t JOIN files f USING (file_id) WHERE f.path = '{path}'");
+            let n = csv_rows(&ok(&store, &["sql", "--format", "csv", &q]));
+            assert_eq!(n[0][0], want["msg_count"].to_string(), "{path} {topic}");
+        }
+    }
+    let out = dir.path().join("out");
+    ok(
+        &store,
+        &[
+            "export",
+            "--ref",
+            "main",
+            "--format",
+            "bag",
+            out.to_str().unwrap(),
+        ],
+    );
+    for (key, facts) in m
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, f)| k.starts_with("ros1/") && f["readable"].as_bool().unwrap())
+    {
+        let bytes = std::fs::read(out.join("tests/data").join(key)).unwrap();
+        let sha = bagbase::store::Id::of(&bytes).hex();
+        assert_eq!(sha, facts["sha256"].as_str().unwrap(), "{key}");
+    }
+    let fsck = ok(&store, &["fsck"]);
+    assert!(fsck.contains("no damage found"), "{fsck}");
+}
+
+/// File offsets where each message record of an uncompressed bag ends.
+fn message_ends(bag: &[u8]) -> Vec<u64> {
+    let mut ends = Vec::new();
+    let mut rr = RecordReader::new(&bag[MAGIC.len()..], MAGIC.len() as u64);
+    while let Ok(Some(rec)) = rr.next_record() {
+        if rec.header.op() == Some(OP_CHUNK) {
+            let header_len = u32::from_le_bytes(
+                bag[rec.offset as usize..rec.offset as usize + 4]
+                    .try_into()
+                    .unwrap(),
+            ) as u64;
+            let data_start = rec.offset + 4 + header_len + 4;
+            let mut inner = RecordReader::new(&rec.data[..], 0);
+            while let Ok(Some(r)) = inner.next_record() {
+                if r.header.op() == Some(OP_MSG_DATA) {
+                    ends.push(data_start + inner.offset());
+                }
+            }
+        }
+    }
+    ends
+}
+
+#[test]
+fn bags_cut_short_keep_their_complete_messages() {
+    let bag = std::fs::read(Path::new(BAGS).join("example.bag")).unwrap();
+    let ends = message_ends(&bag);
+    assert_eq!(ends.len(), 8647);
+    let dir = tempfile::tempdir().unwrap();
+    let mut x: u64 = 0x9E3779B97F4A7C15;
+    for i in 0..10 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let cut = 4200 + (x % (bag.len() as u64 - 4200));
+        let file = dir.path().join(format!("cut-{i}.bag"));
+        std::fs::write(&file, &bag[..cut as usize]).unwrap();
+        let store = dir.path().join(format!("s{i}"));
+        ok(&store, &["init"]);
+        let out = bagbase(&store, &["ingest", file.to_str().unwrap()]);
+        assert!(out.status.success(), "cut at {cut}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("warning:")
+                && err.contains("cut short")
+                && err.contains(file.to_str().unwrap()),
+            "{err}"
+        );
+        let want = ends.iter().filter(|e| **e <= cut).count();
+        let got = csv_rows(&ok(
+            &store,
+            &["sql", "--format", "csv", "SELECT count(*) FROM messages"],
+        ));
+        let got: usize = got.first().map(|r| r[0].parse().unwrap()).unwrap_or(0);
+        assert_eq!(got, want, "cut at {cut}");
+        let strict = dir.path().join(format!("t{i}"));
+        ok(&strict, &["init"]);
+        let err = fails(&strict, &["ingest", "--strict", file.to_str().unwrap()]);
+        assert!(
+            err.contains("cut short") && err.contains("--strict"),
+            "{err}"
+        );
+        let files = ok(
+            &strict,
+            &["sql", "--format", "csv", "SELECT count(*) FROM files"],
+        );
+        assert_eq!(
+            csv_rows(&files)[0][0],
+            "0",
+            "a failed --strict ingest left a file behind"
+        );
+    }
+}
+
+#[test]
+fn bad_bags_get_clear_errors_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    ok(&store, &["init"]);
+    let bag = std::fs::read(Path::new(BAGS).join("example.bag")).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "v12.bag",
+            b"#ROSBAG V1.2\nxxxxxxxx".to_vec(),
+            "found version 1.2",
+        ),
+        (
+            "notabag.bag",
+            b"PK\x03\x04 zip file".to_vec(),
+            "expected the magic line '#ROSBAG V2.0'",
+        ),
+        (
+            "badop.bag",
+            {
+                let mut b = bag.clone();
+                // The first record's header: corrupt its length to something huge.
+                b[13..17].copy_from_slice(&u32::MAX.to_le_bytes());
+                b
+            },
+            "byte 13: expected a record header length of at most",
+        ),
+    ];
+    for (name, bytes, want) in cases {
+        let f = dir.path().join(name);
+        std::fs::write(&f, bytes).unwrap();
+        let err = fails(&store, &["ingest", f.to_str().unwrap()]);
+        assert!(err.contains(name) && err.contains(want), "{name}: {err}");
+    }
+    let files = ok(
+        &store,
+        &["sql", "--format", "csv", "SELECT count(*) FROM files"],
+    );
+    assert_eq!(csv_rows(&files)[0][0], "0");
+}
