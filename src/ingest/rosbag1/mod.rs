@@ -3,6 +3,7 @@
 
 pub mod bag;
 pub mod decode;
+pub mod fuzz;
 pub mod ingest;
 pub mod msgdef;
 pub mod record;
