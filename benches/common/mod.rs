@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod bagwriter;
+pub mod robot;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
