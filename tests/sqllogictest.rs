@@ -47,19 +47,29 @@ fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, SltError> {
             .collect::<Result<_, _>>()
             .map_err(|e| SltError(e.to_string()))?;
         for r in 0..b.num_rows() {
-            out.push(
-                fmts.iter()
-                    .zip(b.columns())
-                    .map(|(f, c)| {
-                        let s = f.value(r).to_string();
-                        if s.is_empty() && !c.is_null(r) {
-                            "(empty)".to_string()
-                        } else {
-                            s
-                        }
-                    })
-                    .collect(),
-            );
+            let cells: Vec<String> = fmts
+                .iter()
+                .zip(b.columns())
+                .map(|(f, c)| {
+                    let s = f.value(r).to_string();
+                    if s.is_empty() && !c.is_null(r) {
+                        "(empty)".to_string()
+                    } else {
+                        s
+                    }
+                })
+                .collect();
+            // A multi-line cell (an EXPLAIN plan) becomes one row per line, so the
+            // expected output reads line by line in the .slt file.
+            let split: Vec<Vec<&str>> = cells.iter().map(|c| c.lines().collect()).collect();
+            let height = split.iter().map(|l| l.len()).max().unwrap_or(1).max(1);
+            for i in 0..height {
+                let row: Vec<String> = split
+                    .iter()
+                    .filter_map(|l| l.get(i).map(|s| s.to_string()))
+                    .collect();
+                out.push(row);
+            }
         }
     }
     Ok(out)
