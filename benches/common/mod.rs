@@ -15,6 +15,11 @@ use std::time::{Duration, Instant};
 pub struct Rng(pub u64);
 
 impl Rng {
+    /// A distinct, non-zero xorshift state for every seed.
+    pub fn seeded(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
     pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
@@ -35,7 +40,7 @@ impl Rng {
 /// but structured), one third text logs.
 pub fn write_mixed(path: &Path, bytes: u64, seed: u64) {
     let mut f = std::io::BufWriter::with_capacity(4 << 20, std::fs::File::create(path).unwrap());
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::seeded(seed);
     let mut block = vec![0u8; 1 << 20];
     let mut written = 0u64;
     let mut i = 0u64;
@@ -79,7 +84,7 @@ pub fn write_mixed(path: &Path, bytes: u64, seed: u64) {
 
 pub fn write_random(path: &Path, bytes: u64, seed: u64) {
     let mut f = std::io::BufWriter::with_capacity(4 << 20, std::fs::File::create(path).unwrap());
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::seeded(seed);
     let mut block = vec![0u8; 1 << 20];
     let mut written = 0u64;
     while written < bytes {
