@@ -85,7 +85,7 @@ fn main() {
             let t0 = "TIMESTAMP '2023-11-14T22:13:25'";
             for q in [
                 "SELECT count(*), avg(linear_acceleration.x) FROM \"/imu/data\"".to_string(),
-                format!("SELECT count(*), sum(octet_length(data)) FROM \"/camera/image_raw\" WHERE log_time >= {t0} AND log_time < {t0} + INTERVAL '1 second'"),
+                format!("SELECT count(data), sum(height * step) FROM \"/camera/image_raw\" WHERE log_time >= {t0} AND log_time < {t0} + INTERVAL '1 second'"),
             ] {
                 let r = measure(Command::new(bagbase_bin()).arg("--store").arg(&store).args(["sql", &q]).stdout(Stdio::null()));
                 println!("| {} MiB | | `{q}` | {:.3} | | {:.1} | |", bytes >> 20, r.wall.as_secs_f64(), r.max_rss_kib as f64 / 1024.0);
