@@ -24,32 +24,9 @@ fn main() {
         if std::fs::metadata(&file).map(|m| m.len()).ok() != Some(bytes) {
             write_mixed(&file, bytes, 42);
         }
-        warm(&file);
-        let zstd = measure(
-            Command::new("zstd")
-                .args(["-3", "-T2", "-q", "-c"])
-                .arg(&file)
-                .stdout(Stdio::null()),
-        );
         let sha = measure(Command::new("sha256sum").arg(&file).stdout(Stdio::null()));
         let store = dir.join(format!("store-{gib}g"));
-        let _ = std::fs::remove_dir_all(&store);
-        measure(
-            Command::new(bagbase_bin())
-                .arg("--store")
-                .arg(&store)
-                .arg("init")
-                .stdout(Stdio::null()),
-        );
-        warm(&file);
-        let ingest = measure(
-            Command::new(bagbase_bin())
-                .arg("--store")
-                .arg(&store)
-                .arg("ingest")
-                .arg(&file)
-                .stdout(Stdio::null()),
-        );
+        let (zstd, ingest) = zstd_and_ingest(&file, &store);
         let z = mib_s(bytes, zstd.wall);
         for (name, r) in [
             ("zstd -3 -T2", &zstd),

@@ -36,12 +36,6 @@ fn main() {
         let frames = write_robot_bag_cached(&bag, mib, comp);
         let bytes = std::fs::metadata(&bag).unwrap().len();
         warm(&bag);
-        let zstd = measure(
-            Command::new("zstd")
-                .args(["-3", "-T2", "-q", "-c"])
-                .arg(&bag)
-                .stdout(Stdio::null()),
-        );
         let rosbags = measure(
             Command::new("python3")
                 .arg(peer)
@@ -49,23 +43,7 @@ fn main() {
                 .stdout(Stdio::null()),
         );
         let store = dir.join(format!("bagstore-{mib}-{cname}"));
-        let _ = std::fs::remove_dir_all(&store);
-        measure(
-            Command::new(bagbase_bin())
-                .arg("--store")
-                .arg(&store)
-                .arg("init")
-                .stdout(Stdio::null()),
-        );
-        warm(&bag);
-        let ingest = measure(
-            Command::new(bagbase_bin())
-                .arg("--store")
-                .arg(&store)
-                .arg("ingest")
-                .arg(&bag)
-                .stdout(Stdio::null()),
-        );
+        let (zstd, ingest) = zstd_and_ingest(&bag, &store);
         let z = mib_s(bytes, zstd.wall);
         for (name, r) in [
             ("zstd -3 -T2", &zstd),

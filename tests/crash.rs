@@ -47,6 +47,19 @@ fn run_and_kill(store: &std::path::Path, args: &[&str], delay: Duration) -> Opti
         .then(|| String::from_utf8(out.stdout).unwrap())
 }
 
+/// Every acknowledged version still resolves and holds the files it had.
+fn assert_versions_intact(store: &std::path::Path, acknowledged: &[(String, u64)]) {
+    for (v, n) in acknowledged {
+        let q = format!("SELECT count(*) FROM \"{v}\".files");
+        let got = ok(store, &["sql", "--format", "csv", &q]);
+        assert_eq!(
+            got.lines().nth(1),
+            Some(n.to_string().as_str()),
+            "version {v} lost files"
+        );
+    }
+}
+
 fn committed_prefix(stdout: &str) -> Option<String> {
     let i = stdout.find("committed ")?;
     Some(stdout[i + 10..i + 22].to_string())
@@ -119,22 +132,7 @@ fn kill_during_ingest_and_commit() {
             "cycle {cycle} (seed {seed}): fsck failed:\n{}",
             String::from_utf8_lossy(&fsck.stdout)
         );
-        for (v, n) in &acknowledged {
-            let got = ok(
-                &store,
-                &[
-                    "sql",
-                    "--format",
-                    "csv",
-                    &format!("SELECT count(*) FROM \"{v}\".files"),
-                ],
-            );
-            assert_eq!(
-                got.lines().nth(1),
-                Some(n.to_string().as_str()),
-                "version {v} lost files"
-            );
-        }
+        assert_versions_intact(&store, &acknowledged);
         assert!(files_in_main <= cycle + 1);
     }
     eprintln!(
@@ -149,16 +147,5 @@ fn kill_during_ingest_and_commit() {
     ok(&store, &["gc"]);
     let fsck = ok(&store, &["fsck"]);
     assert!(!fsck.contains("unreferenced pack"), "{fsck}");
-    for (v, n) in &acknowledged {
-        let got = ok(
-            &store,
-            &[
-                "sql",
-                "--format",
-                "csv",
-                &format!("SELECT count(*) FROM \"{v}\".files"),
-            ],
-        );
-        assert_eq!(got.lines().nth(1), Some(n.to_string().as_str()));
-    }
+    assert_versions_intact(&store, &acknowledged);
 }

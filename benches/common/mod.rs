@@ -134,6 +134,37 @@ pub fn mib_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / (1 << 20) as f64 / d.as_secs_f64()
 }
 
+/// Times `zstd -3 -T2` on `file`, then `bagbase ingest` of it into a fresh store at
+/// `store` (warm cache for both). Returns (zstd, ingest).
+pub fn zstd_and_ingest(file: &Path, store: &Path) -> (Run, Run) {
+    use std::process::Stdio;
+    warm(file);
+    let zstd = measure(
+        Command::new("zstd")
+            .args(["-3", "-T2", "-q", "-c"])
+            .arg(file)
+            .stdout(Stdio::null()),
+    );
+    let _ = std::fs::remove_dir_all(store);
+    measure(
+        Command::new(bagbase_bin())
+            .arg("--store")
+            .arg(store)
+            .arg("init")
+            .stdout(Stdio::null()),
+    );
+    warm(file);
+    let ingest = measure(
+        Command::new(bagbase_bin())
+            .arg("--store")
+            .arg(store)
+            .arg("ingest")
+            .arg(file)
+            .stdout(Stdio::null()),
+    );
+    (zstd, ingest)
+}
+
 pub fn bagbase_bin() -> &'static str {
     env!("CARGO_BIN_EXE_bagbase")
 }
