@@ -117,10 +117,9 @@ pub fn ingest_reader<R: Read + Send>(
     edit: &mut WorkingEdit<'_>,
     chunks: &mut ChunkWriter<'_>,
     name: &str,
-    reader: R,
+    mut reader: R,
     progress: &dyn Progress,
 ) -> Result<Ingested, crate::Error> {
-    let mut reader = reader;
     let mut head = [0u8; 16];
     let mut got = 0;
     while got < head.len() {

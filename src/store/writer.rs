@@ -97,12 +97,12 @@ impl<'a> ChunkWriter<'a> {
                         let id = Id::of(&data);
                         let have = known.read().expect("map lock").contains_key(&id)
                             || store.has_chunk(&id)?;
+                        let len = data.len() as u32;
                         let stored = if have {
                             None
                         } else {
-                            Some(compress(&mut z, data.clone()))
+                            Some(compress(&mut z, data))
                         };
-                        let len = data.len() as u32;
                         if tx
                             .send(Done {
                                 seq,
