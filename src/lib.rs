@@ -18,7 +18,9 @@
 
 pub mod catalog;
 pub mod ingest;
+pub mod server;
 pub mod store;
+pub mod users;
 pub mod version;
 
 use datafusion::arrow::array::RecordBatch;
@@ -43,6 +45,8 @@ pub enum Error {
     Ingest(#[from] IngestError),
     #[error("{}", sql_message(.0))]
     Sql(#[from] datafusion::error::DataFusionError),
+    #[error(transparent)]
+    Users(#[from] users::UserError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -207,6 +211,7 @@ impl Store {
             }
         }
         self.chunks.publish(batch)?;
+        w.keep();
         Ok(IngestReport {
             files,
             version: made,
@@ -270,6 +275,7 @@ impl Store {
         let mut batch = w.finish()?;
         batch.extend(edit.finish()?.0);
         self.chunks.publish(batch)?;
+        w.keep();
         Ok(())
     }
 
@@ -299,6 +305,34 @@ impl Store {
 
     pub fn resolve(&self, name: &str) -> Result<Resolved> {
         Ok(version::refs::resolve(self.chunks.kv(), name)?)
+    }
+
+    /// True when at least one user exists (the server then authenticates everyone).
+    pub fn has_users(&self) -> Result<bool> {
+        Ok(users::any(self.chunks.kv())?)
+    }
+
+    pub fn user(&self, name: &str) -> Result<Option<users::User>> {
+        Ok(users::get(self.chunks.kv(), name)?)
+    }
+
+    pub fn users(&self) -> Result<Vec<users::User>> {
+        Ok(users::list(self.chunks.kv())?)
+    }
+
+    pub fn add_user(&self, name: &str, role: users::Role, password: &str) -> Result<()> {
+        let user = users::User::new(name, role, password)?;
+        let _g = self.lock();
+        let batch = users::add(self.chunks.kv(), &user)?;
+        self.chunks.publish(batch)?;
+        Ok(())
+    }
+
+    pub fn remove_user(&self, name: &str) -> Result<()> {
+        let _g = self.lock();
+        let batch = users::remove(self.chunks.kv(), name)?;
+        self.chunks.publish(batch)?;
+        Ok(())
     }
 
     /// History of a ref (first parents), newest first.

@@ -23,15 +23,27 @@ pub const DEFAULT_SCHEMA: &str = "public";
 /// A session with every table of the store registered; `default_ref` is what
 /// unqualified names (the `public` schema) read.
 pub fn session_context(store: Arc<ChunkStore>, default_ref: &str) -> SessionContext {
+    session_context_with(store, default_ref, None)
+}
+
+/// Like `session_context`; `memory_limit` caps what the queries of this session may
+/// hold at once (sorts, joins, aggregates), failing a query that needs more.
+pub fn session_context_with(
+    store: Arc<ChunkStore>,
+    default_ref: &str,
+    memory_limit: Option<usize>,
+) -> SessionContext {
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA)
         .with_create_default_catalog_and_schema(false);
     // Spans let planning errors say where in the query they are.
     config.options_mut().sql_parser.collect_spans = true;
-    let runtime = RuntimeEnvBuilder::new()
-        .build_arc()
-        .expect("default runtime builds");
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(bytes) = memory_limit {
+        runtime = runtime.with_memory_limit(bytes, 1.0);
+    }
+    let runtime = runtime.build_arc().expect("default runtime builds");
     let url = url::Url::parse(segments::SEGMENT_URL).expect("static url");
     runtime.register_object_store(&url, Arc::new(object_store::memory::InMemory::new()));
     let ctx = SessionContext::new_with_config_rt(config, runtime);
@@ -40,6 +52,7 @@ pub fn session_context(store: Arc<ChunkStore>, default_ref: &str) -> SessionCont
         Arc::new(RefCatalog {
             store,
             default_ref: default_ref.to_string(),
+            extra: Default::default(),
         }),
     );
     ctx
@@ -49,11 +62,14 @@ pub fn session_context(store: Arc<ChunkStore>, default_ref: &str) -> SessionCont
 pub struct RefCatalog {
     store: Arc<ChunkStore>,
     default_ref: String,
+    /// Schemas registered by the embedder (the server's `pg_catalog`), not refs.
+    extra: std::sync::RwLock<std::collections::BTreeMap<String, Arc<dyn SchemaProvider>>>,
 }
 
 impl CatalogProvider for RefCatalog {
     fn schema_names(&self) -> Vec<String> {
         let mut names = vec![DEFAULT_SCHEMA.to_string()];
+        names.extend(self.extra.read().expect("schema lock").keys().cloned());
         if let Ok(r) = refs::list(self.store.kv()) {
             names.extend(r.into_iter().map(|(n, _, _)| n));
         }
@@ -61,6 +77,9 @@ impl CatalogProvider for RefCatalog {
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if let Some(s) = self.extra.read().expect("schema lock").get(name) {
+            return Some(Arc::clone(s));
+        }
         let ref_name = if name == DEFAULT_SCHEMA {
             &self.default_ref
         } else {
@@ -71,6 +90,18 @@ impl CatalogProvider for RefCatalog {
             ref_name,
             name != DEFAULT_SCHEMA,
         )))
+    }
+
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> Result<Option<Arc<dyn SchemaProvider>>> {
+        Ok(self
+            .extra
+            .write()
+            .expect("schema lock")
+            .insert(name.to_string(), schema))
     }
 }
 

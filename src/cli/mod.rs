@@ -2,6 +2,7 @@
 //! into `bagbase::Store`; printing lives in `output.rs`, progress in `progress.rs`.
 
 mod output;
+mod password;
 mod progress;
 
 use bagbase::store::StoreConfig;
@@ -107,10 +108,49 @@ enum Command {
         format: ExportFormat,
         out: PathBuf,
     },
+    /// Serve the PostgreSQL wire protocol (the database name picks the ref).
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:5433")]
+        listen: std::net::SocketAddr,
+        /// PEM certificate chain; with --tls-key, clients may use SSL.
+        #[arg(long)]
+        tls_cert: Option<PathBuf>,
+        #[arg(long)]
+        tls_key: Option<PathBuf>,
+        /// How users prove their password: scram-sha-256, md5, or password (TLS only).
+        #[arg(long, default_value = "scram-sha-256")]
+        auth: bagbase::server::AuthMethod,
+        /// Memory the queries of one ref may hold at once, in MiB; a query needing
+        /// more fails with SQLSTATE 53200.
+        #[arg(long)]
+        memory_limit: Option<usize>,
+    },
+    /// Manage the users who may connect to `serve`.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Re-hash every chunk and check every manifest; exit 1 on any damage.
     Fsck,
     /// Drop chunks and nodes that no version and no working set references.
     Gc,
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add a user; the password comes from a prompt or --password-stdin.
+    Add {
+        name: String,
+        #[arg(long, default_value = "read")]
+        role: bagbase::users::Role,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users and their roles.
+    List,
+    /// Remove a user.
+    Remove { name: String },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -244,6 +284,71 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
                 }
             }
         }
+        Command::Serve {
+            listen,
+            tls_cert,
+            tls_key,
+            auth,
+            memory_limit,
+        } => {
+            let store = std::sync::Arc::new(Store::open(&path)?);
+            let opts = bagbase::server::ServeOptions {
+                listen,
+                tls_cert,
+                tls_key,
+                auth,
+                memory_limit: memory_limit.map(|m| m << 20),
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let served = rt.block_on(bagbase::server::serve(
+                store,
+                opts,
+                |addr| {
+                    println!("bagbase serving {} on {addr}", path.display());
+                    let _ = std::io::Write::flush(&mut std::io::stdout());
+                },
+                shutdown_signal(),
+            ));
+            match served {
+                Ok(()) => Ok(0),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(1)
+                }
+            }
+        }
+        Command::User { action } => {
+            let store = Store::open(&path)?;
+            match action {
+                UserAction::Add {
+                    name,
+                    role,
+                    password_stdin,
+                } => {
+                    let password = if password_stdin {
+                        let mut line = String::new();
+                        std::io::stdin().read_line(&mut line)?;
+                        line.trim_end_matches(['\r', '\n']).to_string()
+                    } else {
+                        password::prompt(&name)?
+                    };
+                    store.add_user(&name, role, &password)?;
+                    println!("user {name} added with role {role}");
+                }
+                UserAction::List => {
+                    for u in store.users()? {
+                        println!("{}\t{}", u.name, u.role);
+                    }
+                }
+                UserAction::Remove { name } => {
+                    store.remove_user(&name)?;
+                    println!("user {name} removed");
+                }
+            }
+            Ok(0)
+        }
         Command::Fsck => {
             let store = Store::open(&path)?;
             let r = store.fsck()?;
@@ -263,5 +368,21 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
             );
             Ok(0)
         }
+    }
+}
+
+/// SIGTERM or Ctrl-C: stop accepting, let running queries finish, exit 0.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }

@@ -481,6 +481,7 @@ mod tests {
         assert_eq!(w.stats.reused_chunks as usize, b1.chunks.len());
         let batch = w.finish().unwrap();
         s.publish(batch).unwrap();
+        w.keep();
         assert_eq!(s.read_blob(&b1.chunks).unwrap(), data);
         assert_eq!(b1.sha256, Id::of(&data));
         let c = s.check().unwrap();

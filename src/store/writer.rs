@@ -2,7 +2,13 @@
 //! FastCDC cutting and the whole-stream SHA-256 run on one thread while two workers
 //! hash and compress chunks; the calling thread appends new chunks to the pack in
 //! order. Every queue is bounded, so memory does not grow with the stream's size.
-//! Nothing is visible until the caller applies the batch from `finish`.
+//!
+//! Publication is staged: when a pack is sealed (write → fsync file → fsync dir) its
+//! chunk-index entries go to the metadata store in small batches, so neither this
+//! writer nor sled holds an entry per chunk of a long stream (one huge sled batch
+//! pins every replaced tree node until it ends: ≈4 KiB per chunk). Nothing refers to
+//! those chunks until the caller publishes its own batch and calls `keep`; a writer
+//! dropped before that deletes the entries and the packs again.
 
 use super::error::{Result, StoreError};
 use super::id::Id;
@@ -17,6 +23,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 const QUEUE: usize = 8;
 const WORKERS: usize = 2;
+/// Chunk-index entries per metadata batch when a pack is published.
+const INDEX_BATCH: usize = 1024;
 
 /// A stored byte stream: its chunks in order, total size and SHA-256.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -39,8 +47,13 @@ pub struct WriteStats {
 pub struct ChunkWriter<'a> {
     store: &'a ChunkStore,
     pack: Option<PackWriter>,
-    finished: Vec<(u64, u64)>,
+    /// Sealed packs whose index entries are published (ids, for a rollback).
+    finished: Vec<u64>,
+    /// Ids published to the chunk index by this writer (32 bytes per new chunk).
+    published: Vec<Id>,
+    /// New chunks in the open pack, not yet in the chunk index.
     written: Arc<RwLock<HashMap<Id, ChunkLoc>>>,
+    kept: bool,
     pub stats: WriteStats,
 }
 
@@ -57,7 +70,9 @@ impl<'a> ChunkWriter<'a> {
             store,
             pack: None,
             finished: Vec::new(),
+            published: Vec::new(),
             written: Arc::default(),
+            kept: false,
             stats: WriteStats::default(),
         }
     }
@@ -170,7 +185,11 @@ impl<'a> ChunkWriter<'a> {
             self.stats.reused_chunks += 1;
             return Ok(());
         };
-        if self.written.read().expect("map lock").contains_key(&d.id) {
+        // A worker may have missed a chunk this thread was publishing meanwhile: the
+        // collector is the one place that decides, against the map and the index.
+        if self.written.read().expect("map lock").contains_key(&d.id)
+            || self.store.has_chunk(&d.id)?
+        {
             self.stats.reused_chunks += 1;
             return Ok(());
         }
@@ -196,38 +215,80 @@ impl<'a> ChunkWriter<'a> {
         Ok(())
     }
 
+    /// Seals the open pack, then publishes its index entries in small batches (the
+    /// pack key first, so no entry ever points into an unregistered pack).
     fn close_pack(&mut self) -> Result<()> {
-        if let Some(p) = self.pack.take() {
-            let id = p.id();
-            let size = p.finish(self.store.packs_dir())?;
-            self.finished.push((id, size));
+        let Some(p) = self.pack.take() else {
+            return Ok(());
+        };
+        let id = p.id();
+        // The collector (this thread) checks the index after the map, so emptying the
+        // map before the entries land cannot make it store a chunk twice.
+        let entries = std::mem::take(&mut *self.written.write().expect("map lock"));
+        let size = match p.finish(self.store.packs_dir()) {
+            Ok(size) => size,
+            Err(e) => {
+                let _ = std::fs::remove_file(super::pack::pack_path(self.store.packs_dir(), id));
+                return Err(e);
+            }
+        };
+        self.finished.push(id);
+        let mut batch = Batch::default();
+        batch.put(super::pack_key(id), size.to_le_bytes().to_vec());
+        for (i, (cid, loc)) in entries.iter().enumerate() {
+            batch.put(super::chunk_key(cid), loc.encode());
+            if (i + 1) % INDEX_BATCH == 0 {
+                self.store.kv().apply(std::mem::take(&mut batch))?;
+            }
         }
+        self.store.kv().apply(batch)?;
+        self.published.extend(entries.keys());
         Ok(())
     }
 
-    /// Seals the open pack (write → fsync file → fsync dir) and returns the index
-    /// entries to apply in the same metadata batch as whatever refers to the chunks.
-    pub fn finish(mut self) -> Result<Batch> {
+    /// Seals and indexes the open pack. The chunks are not referenced yet: publish
+    /// what refers to them, then call `keep`. Returns the writes still to apply (none
+    /// today; the caller's batch goes on top).
+    pub fn finish(&mut self) -> Result<Batch> {
         self.close_pack()?;
+        Ok(Batch::default())
+    }
+
+    /// The caller published what refers to this writer's chunks: keep them.
+    pub fn keep(mut self) {
+        self.kept = true;
+    }
+
+    fn roll_back(&mut self) -> Result<()> {
         let mut batch = Batch::default();
-        for (id, loc) in self.written.read().expect("map lock").iter() {
-            batch.put(super::chunk_key(id), loc.encode());
+        for (i, id) in self.published.iter().enumerate() {
+            batch.delete(super::chunk_key(id));
+            if (i + 1) % INDEX_BATCH == 0 {
+                self.store.kv().apply(std::mem::take(&mut batch))?;
+            }
         }
-        for (pack, size) in self.finished.drain(..) {
-            batch.put(super::pack_key(pack), size.to_le_bytes().to_vec());
+        for id in &self.finished {
+            batch.delete(super::pack_key(*id));
         }
-        Ok(batch)
+        self.store.kv().apply(batch)?;
+        self.store.kv().flush()?;
+        for id in self.finished.drain(..) {
+            let _ = std::fs::remove_file(super::pack::pack_path(self.store.packs_dir(), id));
+        }
+        Ok(())
     }
 }
 
 impl Drop for ChunkWriter<'_> {
-    /// A writer dropped without `finish` (a failed command) removes the packs it made.
+    /// A writer dropped without `keep` (a failed command) removes its index entries,
+    /// then the packs it made. If that fails too, what is left is unreferenced and
+    /// `gc` removes it.
     fn drop(&mut self) {
         if let Some(p) = self.pack.take() {
             p.abandon();
         }
-        for (id, _) in self.finished.drain(..) {
-            let _ = std::fs::remove_file(super::pack::pack_path(self.store.packs_dir(), id));
+        if !self.kept {
+            let _ = self.roll_back();
         }
     }
 }

@@ -1,0 +1,297 @@
+//! `bagbase serve` with real clients: psql (catalog commands, SQLSTATEs, roles, auth),
+//! the Python drivers in tests/wire/clients.py (psycopg 3, psycopg2, asyncpg,
+//! SQLAlchemy + pandas), malformed frontend messages, and SIGTERM.
+//! Needs `psql`, `openssl` and the Python packages that ./scripts/test installs.
+
+mod common;
+
+use common::ok;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const BAG: &str = "tests/data/ros1/rosbag.js/example.bag";
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(store: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bagbase"))
+            .arg("--store")
+            .arg(store)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start bagbase serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        Server { child, port }
+    }
+
+    fn psql(&self, user: &str, password: &str, db: &str, sql: &str) -> Output {
+        Command::new("psql")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", user, "-d", db, "-X", "-A", "-t"])
+            .args(["-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose"])
+            .args(["-c", sql])
+            .env("PGPASSWORD", password)
+            .env("PGSSLMODE", "require")
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .expect("psql is installed (./scripts/test installs postgresql-client)")
+    }
+
+    fn psql_ok(&self, user: &str, password: &str, sql: &str) -> String {
+        let out = self.psql(user, password, "main", sql);
+        assert!(
+            out.status.success(),
+            "psql {sql:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn psql_err(&self, user: &str, password: &str, db: &str, sql: &str) -> String {
+        let out = self.psql(user, password, db, sql);
+        assert!(!out.status.success(), "psql {sql:?} should fail");
+        String::from_utf8(out.stderr).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn add_user(store: &Path, name: &str, role: &str, password: &str) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bagbase"))
+        .arg("--store")
+        .arg(store)
+        .args(["user", "add", name, "--role", role, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(c.stdin.take().unwrap(), "{password}").unwrap();
+    assert!(c.wait().unwrap().success());
+}
+
+/// A store with one bag, an admin and a read-only user, and a self-signed cert.
+fn fixture(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let store = dir.join("store");
+    ok(&store, &["init"]);
+    ok(&store, &["ingest", BAG]);
+    ok(&store, &["tag", "v1"]);
+    add_user(&store, "admin", "admin", "admin-secret");
+    add_user(&store, "reader", "read", "reader-secret");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl is installed");
+    assert!(st.success());
+    (store, cert, key)
+}
+
+fn tls_args<'a>(cert: &'a Path, key: &'a Path) -> Vec<&'a str> {
+    vec![
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]
+}
+
+#[test]
+fn psql_over_scram_and_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, cert, key) = fixture(dir.path());
+    let s = Server::start(&store, &tls_args(&cert, &key));
+
+    let tables = s.psql_ok("reader", "reader-secret", "\\dt");
+    for t in ["files", "topics", "messages", "/rosout", "versions"] {
+        assert!(tables.contains(&format!("|{t}|")), "{t} in {tables}");
+    }
+    let cols = s.psql_ok("reader", "reader-secret", "\\d \"/rosout\"");
+    assert!(
+        cols.contains("log_time") && cols.contains("header"),
+        "{cols}"
+    );
+    let dbs = s.psql_ok("reader", "reader-secret", "\\l");
+    assert!(!dbs.is_empty());
+    let schemas = s.psql_ok("reader", "reader-secret", "\\dn");
+    assert!(schemas.contains("v1"), "{schemas}");
+
+    let ssl = s.psql_ok("reader", "reader-secret", "\\conninfo");
+    assert!(ssl.contains("SSL connection"), "{ssl}");
+    let n = s.psql_ok(
+        "reader",
+        "reader-secret",
+        "SELECT count(*) FROM messages WHERE topic = '/rosout'",
+    );
+    assert_eq!(n.trim(), "10");
+    let row = s.psql_ok(
+        "reader",
+        "reader-secret",
+        "SELECT log_time, encode(data, 'hex') FROM messages ORDER BY log_time LIMIT 1",
+    );
+    assert!(row.starts_with("20"), "timestamp first: {row}");
+
+    // The database name is the ref.
+    let out = s.psql(
+        "reader",
+        "reader-secret",
+        "v1",
+        "SELECT count(*) FROM files",
+    );
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+}
+
+#[test]
+fn errors_carry_sqlstates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, cert, key) = fixture(dir.path());
+    let s = Server::start(&store, &tls_args(&cert, &key));
+
+    let e = s.psql_err("reader", "reader-secret", "main", "SELEC 1");
+    assert!(e.contains("42601"), "{e}");
+    let e = s.psql_err("reader", "reader-secret", "main", "SELECT * FROM nope");
+    assert!(
+        e.contains("42P01") && e.contains("relation \"nope\" does not exist"),
+        "{e}"
+    );
+    let e = s.psql_err("reader", "wrong", "main", "SELECT 1");
+    assert!(
+        e.to_lowercase().contains("password authentication failed"),
+        "{e}"
+    );
+    let e = s.psql_err("nobody", "x", "main", "SELECT 1");
+    assert!(
+        e.to_lowercase().contains("password authentication failed"),
+        "{e}"
+    );
+    let e = s.psql_err("reader", "reader-secret", "nosuchref", "SELECT 1");
+    assert!(e.contains("database \"nosuchref\" does not exist"), "{e}");
+    let e = s.psql_err(
+        "reader",
+        "reader-secret",
+        "main",
+        "INSERT INTO lineage_edges VALUES ('a', 'b', 'c', 'd', 'e', now())",
+    );
+    assert!(e.contains("42501"), "{e}");
+    // The admin gets past the role check (the table itself may refuse).
+    let e = s.psql_err(
+        "admin",
+        "admin-secret",
+        "main",
+        "INSERT INTO nope VALUES (1)",
+    );
+    assert!(!e.contains("42501"), "{e}");
+}
+
+#[test]
+fn md5_auth_and_trust_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, cert, key) = fixture(dir.path());
+    let mut args = tls_args(&cert, &key);
+    args.extend(["--auth", "md5"]);
+    let s = Server::start(&store, &args);
+    assert_eq!(s.psql_ok("admin", "admin-secret", "SELECT 1").trim(), "1");
+    let e = s.psql_err("admin", "nope", "main", "SELECT 1");
+    assert!(
+        e.to_lowercase().contains("password authentication failed"),
+        "{e}"
+    );
+    drop(s);
+
+    // No users: trust, but only on loopback.
+    let bare = dir.path().join("bare");
+    ok(&bare, &["init"]);
+    let out = common::bagbase(&bare, &["serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without users"));
+    let s = Server::start(&bare, &[]);
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &s.port.to_string(), "-U", "anyone"])
+        .args(["-d", "main", "-X", "-A", "-t", "-c", "SELECT 41 + 1"])
+        .env("PGSSLMODE", "disable")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+}
+
+#[test]
+fn python_drivers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, cert, key) = fixture(dir.path());
+    let s = Server::start(&store, &tls_args(&cert, &key));
+    let out = Command::new("python3")
+        .args(["tests/wire/clients.py", "127.0.0.1", &s.port.to_string()])
+        .args(["reader", "reader-secret"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+}
+
+#[test]
+fn bad_frontend_messages_close_only_their_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, cert, key) = fixture(dir.path());
+    let s = Server::start(&store, &tls_args(&cert, &key));
+    let probes: Vec<Vec<u8>> = vec![
+        vec![0, 0, 0],                                 // truncated length
+        vec![0x7f, 0xff, 0xff, 0xff, 0, 3, 0, 0],      // oversized startup packet
+        vec![0, 0, 0, 8, 0xde, 0xad, 0xbe, 0xef],      // unknown protocol version
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), // not PostgreSQL at all
+    ];
+    for p in probes {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let _ = c.write_all(&p);
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        let mut sink = Vec::new();
+        let _ = c.take(1 << 20).read_to_end(&mut sink);
+    }
+    assert_eq!(s.psql_ok("reader", "reader-secret", "SELECT 1").trim(), "1");
+}
+
+#[test]
+fn sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    ok(&store, &["init"]);
+    let mut s = Server::start(&store, &[]);
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
+    let status = s.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
