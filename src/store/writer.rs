@@ -233,6 +233,8 @@ impl<'a> ChunkWriter<'a> {
             }
         };
         self.finished.push(id);
+        // Recorded before applying, so a rollback also covers a half-applied pack.
+        self.published.extend(entries.keys());
         let mut batch = Batch::default();
         batch.put(super::pack_key(id), size.to_le_bytes().to_vec());
         for (i, (cid, loc)) in entries.iter().enumerate() {
@@ -242,7 +244,6 @@ impl<'a> ChunkWriter<'a> {
             }
         }
         self.store.kv().apply(batch)?;
-        self.published.extend(entries.keys());
         Ok(())
     }
 
