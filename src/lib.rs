@@ -191,9 +191,8 @@ impl Store {
         let mut w = self.chunks.writer();
         let files = body(&mut edit, &mut w)?;
         let stats = w.stats;
-        let mut batch = w.finish()?;
-        let (ws, root) = edit.finish()?;
-        batch.extend(ws);
+        w.finish()?;
+        let (mut batch, root) = edit.finish()?;
         let mut made = None;
         if opts.commit {
             let message = opts
@@ -272,9 +271,8 @@ impl Store {
         }
         flush(&mut group, &mut w, &mut edit, &mut node)?;
         edit.root.put_table(table, node);
-        let mut batch = w.finish()?;
-        batch.extend(edit.finish()?.0);
-        self.chunks.publish(batch)?;
+        w.finish()?;
+        self.chunks.publish(edit.finish()?.0)?;
         w.keep();
         Ok(())
     }

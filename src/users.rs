@@ -172,7 +172,8 @@ pub fn remove(kv: &dyn MetaKv, name: &str) -> Result<Batch, UserError> {
     Ok(b)
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
+/// Random bytes for salts, from /dev/urandom.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
     use std::io::Read;
     let mut out = [0u8; N];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {

@@ -302,15 +302,23 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let served = rt.block_on(bagbase::server::serve(
-                store,
-                opts,
-                |addr| {
-                    println!("bagbase serving {} on {addr}", path.display());
-                    let _ = std::io::Write::flush(&mut std::io::stdout());
-                },
-                shutdown_signal(),
-            ));
+            let served = rt.block_on(async {
+                // Installed before the server says it is ready, so a SIGTERM sent as
+                // soon as it listens is a clean stop, not the default kill.
+                let term = unix_signal(tokio::signal::unix::SignalKind::terminate())?;
+                let int = unix_signal(tokio::signal::unix::SignalKind::interrupt())?;
+                bagbase::server::serve(
+                    store,
+                    opts,
+                    |addr| {
+                        println!("bagbase serving {} on {addr}", path.display());
+                        let _ = std::io::Write::flush(&mut std::io::stdout());
+                    },
+                    shutdown_signal(term, int),
+                )
+                .await
+                .map_err(|e| e.to_string())
+            });
             match served {
                 Ok(()) => Ok(0),
                 Err(e) => {
@@ -371,18 +379,19 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
     }
 }
 
+fn unix_signal(
+    kind: tokio::signal::unix::SignalKind,
+) -> Result<tokio::signal::unix::Signal, String> {
+    tokio::signal::unix::signal(kind).map_err(|e| format!("cannot handle signals: {e}"))
+}
+
 /// SIGTERM or Ctrl-C: stop accepting, let running queries finish, exit 0.
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+async fn shutdown_signal(
+    mut term: tokio::signal::unix::Signal,
+    mut int: tokio::signal::unix::Signal,
+) {
     tokio::select! {
-        _ = term => {}
-        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
 }

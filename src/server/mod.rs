@@ -75,24 +75,28 @@ pub(crate) struct Shared {
     pub sessions: query::Sessions,
 }
 
-struct Handlers(Arc<Shared>);
+/// Built once per server; only the startup handler is per connection (SASL state).
+struct Handlers {
+    shared: Arc<Shared>,
+    queries: Arc<query::QueryService>,
+}
 
 impl PgWireServerHandlers for Handlers {
     fn simple_query_handler(&self) -> Arc<impl pgwire::api::query::SimpleQueryHandler> {
-        Arc::new(query::QueryService::new(Arc::clone(&self.0)))
+        Arc::clone(&self.queries)
     }
     fn extended_query_handler(&self) -> Arc<impl pgwire::api::query::ExtendedQueryHandler> {
-        Arc::new(query::QueryService::new(Arc::clone(&self.0)))
+        Arc::clone(&self.queries)
     }
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
-        Arc::new(startup::Startup::new(Arc::clone(&self.0)))
+        Arc::new(startup::Startup::new(Arc::clone(&self.shared)))
     }
     fn error_handler(&self) -> Arc<impl pgwire::api::ErrorHandler> {
         Arc::new(sqlstate::ErrorMapper)
     }
     fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
         Arc::new(pgwire::api::cancel::DefaultCancelHandler::new(Arc::clone(
-            &self.0.connections,
+            &self.shared.connections,
         )))
     }
 }
@@ -152,8 +156,11 @@ pub async fn serve(
         connections: Arc::new(pgwire::api::ConnectionManager::new()),
         opts,
     });
+    let handlers = Arc::new(Handlers {
+        queries: Arc::new(query::QueryService::new(Arc::clone(&shared))),
+        shared,
+    });
     ready(addr);
-    let handlers = Arc::new(Handlers(shared));
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {

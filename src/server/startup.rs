@@ -176,8 +176,9 @@ impl AuthSource for UserSource {
         match self.0.opts.auth {
             AuthMethod::Md5 => {
                 // md5(md5(password || user) || salt), as libpq sends it.
-                let salt: [u8; 4] = rand_salt();
-                let stored = user.map_or_else(|| hex::encode(rand_salt::<16>()), |u| u.md5);
+                let salt: [u8; 4] = users::random_bytes();
+                let stored =
+                    user.map_or_else(|| hex::encode(users::random_bytes::<16>()), |u| u.md5);
                 let mut b = stored.into_bytes();
                 b.extend_from_slice(&salt);
                 let want = format!("md5{:x}", md5::compute(b));
@@ -195,32 +196,13 @@ impl AuthSource for UserSource {
                         hex::decode(scram_salt).unwrap_or_default(),
                         hex::decode(scram_salted_password).unwrap_or_default(),
                     ),
-                    None => (rand_salt::<16>().to_vec(), rand_salt::<32>().to_vec()),
+                    None => (
+                        users::random_bytes::<16>().to_vec(),
+                        users::random_bytes::<32>().to_vec(),
+                    ),
                 };
                 Ok(Password::new(Some(salt), salted))
             }
-        }
-    }
-}
-
-fn rand_salt<const N: usize>() -> [u8; N] {
-    let mut out = [0u8; N];
-    for b in out.iter_mut() {
-        *b = rand_byte();
-    }
-    out
-}
-
-fn rand_byte() -> u8 {
-    use std::io::Read;
-    let mut b = [0u8; 1];
-    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
-        Ok(()) => b[0],
-        Err(_) => {
-            (std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos())
-                & 0xff) as u8
         }
     }
 }

@@ -248,11 +248,9 @@ impl<'a> ChunkWriter<'a> {
     }
 
     /// Seals and indexes the open pack. The chunks are not referenced yet: publish
-    /// what refers to them, then call `keep`. Returns the writes still to apply (none
-    /// today; the caller's batch goes on top).
-    pub fn finish(&mut self) -> Result<Batch> {
-        self.close_pack()?;
-        Ok(Batch::default())
+    /// what refers to them, then call `keep`.
+    pub fn finish(&mut self) -> Result<()> {
+        self.close_pack()
     }
 
     /// The caller published what refers to this writer's chunks: keep them.
