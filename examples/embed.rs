@@ -43,7 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Arc::new(Float64Array::from(vec![0.5, 0.75, 0.25])),
         ],
     )?;
-    store.append_rows("main", "rewards", &[rows])?;
+    store.append_rows("main", "rewards", &[], &[rows])?;
     let v = store.commit("main", "rewards of two runs")?;
     if store.resolve("example").is_err() {
         store.tag("example", &v.hex())?;

@@ -28,7 +28,7 @@ use datafusion::prelude::SessionContext;
 use ingest::{IngestError, Ingested, Progress};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use store::{ChunkStore, Id, StoreConfig, StoreError, WriteStats};
 use version::{RefKind, Resolved, Version, VersionError, WorkingEdit, DEFAULT_BRANCH};
 
@@ -110,7 +110,6 @@ pub struct GcReport {
 /// An open store. One process at a time may hold it (see docs/design.md).
 pub struct Store {
     chunks: Arc<ChunkStore>,
-    write: Mutex<()>,
 }
 
 impl Store {
@@ -121,14 +120,12 @@ impl Store {
         chunks.publish(batch)?;
         Ok(Store {
             chunks: Arc::new(chunks),
-            write: Mutex::new(()),
         })
     }
 
     pub fn open(path: &Path) -> Result<Store> {
         Ok(Store {
             chunks: Arc::new(ChunkStore::open(path)?),
-            write: Mutex::new(()),
         })
     }
 
@@ -145,7 +142,7 @@ impl Store {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.write.lock().unwrap_or_else(|e| e.into_inner())
+        self.chunks.write_lock()
     }
 
     /// Ingests files and directories (recursively). All-or-nothing: on any error the
@@ -219,62 +216,24 @@ impl Store {
     }
 
     /// Appends rows to `table` in the working set of `branch`, as new segments. The
-    /// table is created with the batches' schema if it does not exist.
-    pub fn append_rows(&self, branch: &str, table: &str, batches: &[RecordBatch]) -> Result<()> {
-        let Some(first) = batches.first() else {
-            return Ok(());
-        };
-        let schema = first.schema();
-        let _g = self.lock();
-        let kv = self.chunks.kv();
-        let mut edit = WorkingEdit::begin(kv, branch)?;
-        let mut w = self.chunks.writer();
-        let mut node = match edit.root.table(table)? {
-            Some(t) => {
-                let have = version::segment::decode_schema(table, &t.schema)?;
-                if have.fields() != schema.fields() {
-                    return Err(VersionError::Table {
-                        table: table.into(),
-                        detail: format!("rows have schema {schema:?}, the table has {have:?}"),
-                    }
-                    .into());
-                }
-                t.clone()
-            }
-            None => version::TableNode {
-                schema: version::segment::encode_schema(&schema),
-                segments: vec![],
-            },
-        };
-        let mut group: Vec<RecordBatch> = Vec::new();
-        let mut rows = 0usize;
-        let flush = |group: &mut Vec<RecordBatch>,
-                     w: &mut store::ChunkWriter<'_>,
-                     edit: &mut WorkingEdit<'_>,
-                     node: &mut version::TableNode|
-         -> Result<()> {
-            if !group.is_empty() {
-                let seg =
-                    version::segment::write_segment(table, w, &mut edit.nodes, kv, &schema, group)?;
-                node.segments.push(seg);
-                group.clear();
-            }
-            Ok(())
-        };
-        for b in batches {
-            group.push(b.clone());
-            rows += b.num_rows();
-            if rows >= SEGMENT_ROWS {
-                flush(&mut group, &mut w, &mut edit, &mut node)?;
-                rows = 0;
-            }
-        }
-        flush(&mut group, &mut w, &mut edit, &mut node)?;
-        edit.root.put_table(table, node);
-        w.finish()?;
-        self.chunks.publish(edit.finish()?.0)?;
-        w.keep();
-        Ok(())
+    /// table is created with the batches' schema if it does not exist; `key` names the
+    /// columns that identify a row for `version_diff` (empty: the whole row).
+    pub fn append_rows(
+        &self,
+        branch: &str,
+        table: &str,
+        key: &[&str],
+        batches: &[RecordBatch],
+    ) -> Result<u64> {
+        let key: Vec<String> = key.iter().map(|k| k.to_string()).collect();
+        Ok(version::rows::append(
+            &self.chunks,
+            branch,
+            table,
+            &key,
+            batches,
+            &|_, _, _| Ok(()),
+        )?)
     }
 
     /// Turns the working set of `branch` into a version.
@@ -357,6 +316,32 @@ impl Store {
     pub async fn sql(&self, query: &str, reference: Option<&str>) -> Result<Vec<RecordBatch>> {
         let ctx = self.session_context_at(reference.unwrap_or(DEFAULT_BRANCH))?;
         Ok(ctx.sql(query).await?.collect().await?)
+    }
+
+    /// Per table and file, what changed from `from` to `to` (`diff_summary`).
+    pub async fn diff_summary(&self, from: &str, to: &str) -> Result<Vec<RecordBatch>> {
+        let q = format!(
+            "SELECT * FROM diff_summary({}, {}) ORDER BY table_name, path",
+            quote(from),
+            quote(to)
+        );
+        self.sql(&q, None).await
+    }
+
+    /// The rows of `table` that differ between `from` and `to` (`version_diff`).
+    pub async fn version_diff(
+        &self,
+        table: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<RecordBatch>> {
+        let q = format!(
+            "SELECT * FROM version_diff({}, {}, {})",
+            quote(table),
+            quote(from),
+            quote(to)
+        );
+        self.sql(&q, None).await
     }
 
     /// Writes the files of `reference` whose format is `format` (all files for `None`)
@@ -555,8 +540,10 @@ fn sql_message(e: &datafusion::error::DataFusionError) -> String {
     }
 }
 
-/// Rows per segment written by `append_rows`.
-pub const SEGMENT_ROWS: usize = 256 * 1024;
+/// A SQL string literal.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
 
 fn default_message(files: &[Ingested]) -> String {
     let changed: Vec<&str> = files

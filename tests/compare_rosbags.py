@@ -78,6 +78,7 @@ def bagbase_rows(store, topic, fields):
     for r in rows:
         t = ns_of(r.pop("log_time"))
         r.pop("file_id")
+        r.pop("ordinal", None)
         conv.append((t, {k: fix(r.get(k), fields[k]) for k in fields}))
     return conv
 

@@ -58,13 +58,23 @@ fn segments_prune_and_project() {
     let store = Store::init(dir.path(), Default::default()).unwrap();
     // Three appends → three segments with disjoint time ranges.
     store
-        .append_rows("main", "metrics", &[batch(0, 1000, "a")])
+        .append_rows("main", "metrics", &["log_time"], &[batch(0, 1000, "a")])
         .unwrap();
     store
-        .append_rows("main", "metrics", &[batch(10_000, 1000, "b")])
+        .append_rows(
+            "main",
+            "metrics",
+            &["log_time"],
+            &[batch(10_000, 1000, "b")],
+        )
         .unwrap();
     store
-        .append_rows("main", "metrics", &[batch(20_000, 1000, "c")])
+        .append_rows(
+            "main",
+            "metrics",
+            &["log_time"],
+            &[batch(20_000, 1000, "c")],
+        )
         .unwrap();
 
     assert_eq!(count(&store, "SELECT count(*) FROM metrics"), 3000);
@@ -129,14 +139,14 @@ fn versions_keep_their_rows() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::init(dir.path(), Default::default()).unwrap();
     store
-        .append_rows("main", "metrics", &[batch(0, 10, "a")])
+        .append_rows("main", "metrics", &["log_time"], &[batch(0, 10, "a")])
         .unwrap();
     // The working set is visible at once, before any commit.
     assert_eq!(count(&store, "SELECT count(*) FROM metrics"), 10);
     store.commit("main", "ten rows").unwrap();
     store.tag("ten", "main").unwrap();
     store
-        .append_rows("main", "metrics", &[batch(100, 5, "b")])
+        .append_rows("main", "metrics", &["log_time"], &[batch(100, 5, "b")])
         .unwrap();
     assert_eq!(count(&store, "SELECT count(*) FROM metrics"), 15);
     assert_eq!(count(&store, "SELECT count(*) FROM ten.metrics"), 10);
@@ -147,7 +157,7 @@ fn versions_keep_their_rows() {
     )
     .unwrap();
     let err = store
-        .append_rows("main", "metrics", &[other])
+        .append_rows("main", "metrics", &["log_time"], &[other])
         .unwrap_err()
         .to_string();
     assert!(err.contains("table 'metrics'"), "{err}");

@@ -3,9 +3,12 @@
 //! version id or unique prefix is a read-only schema of the same tables at that ref,
 //! resolved lazily when a query names it. Reads `version/` and `store/` only.
 
+pub mod diff;
 pub mod reader;
 pub mod segments;
+pub mod summary;
 pub mod system;
+pub mod user_tables;
 
 use crate::store::{ChunkStore, Id};
 use crate::version::{self, manifest, refs, Root};
@@ -47,6 +50,18 @@ pub fn session_context_with(
     let url = url::Url::parse(segments::SEGMENT_URL).expect("static url");
     runtime.register_object_store(&url, Arc::new(object_store::memory::InMemory::new()));
     let ctx = SessionContext::new_with_config_rt(config, runtime);
+    ctx.register_udtf(
+        "version_diff",
+        Arc::new(diff::VersionDiffFunc {
+            store: Arc::clone(&store),
+        }),
+    );
+    ctx.register_udtf(
+        "diff_summary",
+        Arc::new(summary::DiffSummaryFunc {
+            store: Arc::clone(&store),
+        }),
+    );
     ctx.register_catalog(
         CATALOG,
         Arc::new(RefCatalog {
@@ -109,20 +124,25 @@ impl CatalogProvider for RefCatalog {
 #[derive(Debug)]
 pub struct RefSchema {
     store: Arc<ChunkStore>,
-    state: std::result::Result<(Root, Option<Id>), String>,
+    name: String,
+    state: std::result::Result<(Root, Option<Id>, refs::Resolved), String>,
 }
 
 impl RefSchema {
     /// `scoped`: versions/storage list only this ref's history (false for `public`).
     fn open(store: Arc<ChunkStore>, name: &str, scoped: bool) -> RefSchema {
         let kv = store.kv();
-        let state = (|| -> version::Result<(Root, Option<Id>)> {
+        let state = (|| -> version::Result<(Root, Option<Id>, refs::Resolved)> {
             let r = refs::resolve(kv, name)?;
             let root = manifest::load_root(kv, &refs::read_root(kv, &r)?)?;
-            Ok((root, scoped.then_some(r.version)))
+            Ok((root, scoped.then_some(r.version), r))
         })()
         .map_err(|e| e.to_string());
-        RefSchema { store, state }
+        RefSchema {
+            store,
+            name: name.to_string(),
+            state,
+        }
     }
 }
 
@@ -131,16 +151,22 @@ impl SchemaProvider for RefSchema {
     fn table_names(&self) -> Vec<String> {
         let mut names: Vec<String> = system::SYSTEM_TABLES
             .iter()
+            .chain(user_tables::USER_TABLES)
             .map(|s| s.to_string())
             .collect();
-        if let Ok((root, _)) = &self.state {
-            names.extend(root.tables.keys().cloned());
+        if let Ok((root, _, _)) = &self.state {
+            names.extend(
+                root.tables
+                    .keys()
+                    .filter(|t| !user_tables::is_user_table(t))
+                    .cloned(),
+            );
         }
         names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let (root, scope) = self
+        let (root, scope, resolved) = self
             .state
             .as_ref()
             .map_err(|e| DataFusionError::Plan(e.clone()))?;
@@ -148,10 +174,17 @@ impl SchemaProvider for RefSchema {
         if let Some(t) = system::build(kv, name, root, scope.as_ref())? {
             return Ok(Some(Arc::new(t)));
         }
+        let ext = |e: version::VersionError| DataFusionError::External(Box::new(e));
+        let store = Arc::clone(&self.store);
+        if let Some(t) =
+            user_tables::UserTable::open(store, name, root, scope.as_ref(), resolved, &self.name)
+                .map_err(ext)?
+        {
+            return Ok(Some(Arc::new(t)));
+        }
         let Some(id) = root.tables.get(name) else {
             return Ok(None);
         };
-        let ext = |e: version::VersionError| DataFusionError::External(Box::new(e));
         let node = manifest::load_table(kv, id).map_err(ext)?;
         let t = segments::SegmentTable::new(Arc::clone(&self.store), name, node).map_err(ext)?;
         Ok(Some(Arc::new(t)))
@@ -159,9 +192,10 @@ impl SchemaProvider for RefSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         system::SYSTEM_TABLES.contains(&name)
+            || user_tables::is_user_table(name)
             || self
                 .state
                 .as_ref()
-                .is_ok_and(|(root, _)| root.tables.contains_key(name))
+                .is_ok_and(|(root, _, _)| root.tables.contains_key(name))
     }
 }

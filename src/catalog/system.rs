@@ -77,8 +77,10 @@ pub fn versions(kv: &dyn MetaKv, scope: Option<&Id>) -> VResult<(SchemaRef, Vec<
         Field::new("author", DataType::Utf8, false),
         Field::new("message", DataType::Utf8, false),
         Field::new("created_at", ts(), false),
+        Field::new("root_id", DataType::Utf8, false),
     ]));
     let ids: Vec<String> = all.iter().map(|(id, _)| id.hex()).collect();
+    let roots: Vec<String> = all.iter().map(|(_, v)| v.root.hex()).collect();
     let mut parents = ListBuilder::new(StringBuilder::new());
     for (_, v) in &all {
         for p in &v.parents {
@@ -95,6 +97,7 @@ pub fn versions(kv: &dyn MetaKv, scope: Option<&Id>) -> VResult<(SchemaRef, Vec<
         Arc::new(TimestampNanosecondArray::from_iter_values(
             all.iter().map(|(_, v)| v.created_at),
         )),
+        strings(roots.iter().map(|s| s.as_str())),
     ];
     Ok((schema, cols))
 }

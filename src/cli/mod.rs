@@ -100,6 +100,16 @@ enum Command {
         #[arg(long, value_enum, default_value_t = output::Format::Table)]
         format: output::Format,
     },
+    /// What changed between two refs: a summary per table and file, or with --rows
+    /// TABLE the changed rows of one table.
+    Diff {
+        from: String,
+        to: String,
+        #[arg(long)]
+        rows: Option<String>,
+        #[arg(long, value_enum, default_value_t = output::Format::Table)]
+        format: output::Format,
+    },
     /// Write out the data of a version: `bag` gives back every ROS1 bag byte for byte.
     Export {
         #[arg(long = "ref", default_value = "main")]
@@ -257,6 +267,25 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
                 .enable_all()
                 .build()?;
             let batches = rt.block_on(store.sql(&query, Some(&reference)))?;
+            output::write_batches(&batches, format)?;
+            Ok(0)
+        }
+        Command::Diff {
+            from,
+            to,
+            rows,
+            format,
+        } => {
+            let store = Store::open(&path)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let batches = rt.block_on(async {
+                match &rows {
+                    Some(t) => store.version_diff(t, &from, &to).await,
+                    None => store.diff_summary(&from, &to).await,
+                }
+            })?;
             output::write_batches(&batches, format)?;
             Ok(0)
         }

@@ -105,6 +105,14 @@ pub fn from_datafusion(e: &DataFusionError, query: Option<&str>) -> ErrorInfo {
         DataFusionError::Execution(m) if m.contains("Divide by zero") => {
             ("22012", "division by zero".to_string(), None)
         }
+        DataFusionError::External(x) => match x.downcast_ref::<crate::version::VersionError>() {
+            Some(crate::version::VersionError::Constraint {
+                code,
+                message,
+                detail,
+            }) => (*code, message.clone(), detail.clone()),
+            _ => ("XX000", text.clone(), None),
+        },
         _ => ("XX000", text.clone(), None),
     };
     let mut info = ErrorInfo::new("ERROR".into(), code.into(), message);

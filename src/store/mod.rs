@@ -57,6 +57,8 @@ pub struct ChunkStore {
     config: StoreConfig,
     open_packs: Mutex<HashMap<u64, Arc<File>>>,
     pack_counter: AtomicU64,
+    /// Serializes the writers of this process (the file lock keeps other processes out).
+    writer_lock: Mutex<()>,
     _lock: File,
 }
 
@@ -148,6 +150,7 @@ impl ChunkStore {
             config,
             open_packs: Mutex::default(),
             pack_counter: AtomicU64::new(0),
+            writer_lock: Mutex::new(()),
             _lock: lock,
         })
     }
@@ -166,6 +169,12 @@ impl ChunkStore {
 
     pub fn kv(&self) -> &dyn MetaKv {
         &*self.kv
+    }
+
+    /// Held by every command that changes metadata, from reading the working set it
+    /// edits until its batch is published, so two writers never lose each other's work.
+    pub fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writer_lock.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn writer(&self) -> ChunkWriter<'_> {

@@ -28,6 +28,13 @@ pub enum VersionError {
     BadNode { id: String, detail: String },
     #[error("table '{table}': {detail}")]
     Table { table: String, detail: String },
+    /// A row a user wrote breaks a rule of its table; `code` is the SQLSTATE.
+    #[error("{message}")]
+    Constraint {
+        code: &'static str,
+        message: String,
+        detail: Option<String>,
+    },
 }
 
 fn candidates_hint(c: &[String]) -> String {

@@ -42,6 +42,9 @@ pub struct TableNode {
     /// Arrow schema, IPC-encoded, hex.
     pub schema: String,
     pub segments: Vec<SegmentMeta>,
+    /// The columns that identify a row, for `version_diff`; empty = every column.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -101,6 +104,27 @@ pub fn list_files(kv: &dyn MetaKv, root: &Root) -> Result<Vec<FileEntry>> {
         out.extend(b.files.into_values());
     }
     Ok(out)
+}
+
+/// One file of a root, by id (reads one bucket).
+pub fn find_file(kv: &dyn MetaKv, root: &Root, file_id: &str) -> Result<Option<FileEntry>> {
+    let Some(id) = root.files.get(&bucket_of(file_id)) else {
+        return Ok(None);
+    };
+    let mut b: FileBucket = node::get_json(kv, id, Kind::FileBucket)?;
+    Ok(b.files.remove(file_id))
+}
+
+/// The file a segment's rows come from, when its statistics say it holds one file's rows.
+pub fn segment_file(s: &SegmentMeta) -> Option<&str> {
+    match s.stats.get("file_id") {
+        Some(ColumnStats {
+            min: Some(StatValue::Str(a)),
+            max: Some(StatValue::Str(b)),
+            ..
+        }) if a == b => Some(a),
+        _ => None,
+    }
 }
 
 pub fn load_table(kv: &dyn MetaKv, id: &Id) -> Result<TableNode> {
@@ -185,14 +209,23 @@ impl<'a> RootEdit<'a> {
         &mut self,
         name: &str,
         schema: String,
+        key: Vec<String>,
         segments: Vec<SegmentMeta>,
     ) -> Result<()> {
         match self.table(name)? {
             Some(t) => {
                 t.schema = schema;
+                t.key = key;
                 t.segments.extend(segments);
             }
-            None => self.put_table(name, TableNode { schema, segments }),
+            None => self.put_table(
+                name,
+                TableNode {
+                    schema,
+                    segments,
+                    key,
+                },
+            ),
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ pub mod manifest;
 pub mod node;
 pub mod record;
 pub mod refs;
+pub mod rows;
 pub mod segment;
 pub mod storage;
 

@@ -85,7 +85,8 @@ pub fn decode_into<R: Read>(
     let (rest, mut warnings) = tables.finish();
     write(rest, edit, chunks)?;
     for (table, (schema, list)) in segs {
-        edit.root.add_segments(&table, schema, list)?;
+        let key = super::tables::key_of(&table);
+        edit.root.add_segments(&table, schema, key, list)?;
     }
     if let Some(at) = scan.truncated_at {
         let w = format!(

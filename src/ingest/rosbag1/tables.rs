@@ -23,6 +23,7 @@ pub fn messages_schema() -> SchemaRef {
         Field::new("file_id", DataType::Utf8, false),
         Field::new("topic", DataType::Utf8, false),
         Field::new("log_time", ts(), false),
+        Field::new("ordinal", DataType::Int64, false),
         Field::new("msg_type", DataType::Utf8, false),
         Field::new("size_bytes", DataType::Int64, false),
         Field::new("data", DataType::Binary, false),
@@ -50,6 +51,7 @@ struct TopicRows {
     root: Type,
     schema: SchemaRef,
     times: TimestampNanosecondBuilder,
+    ordinals: Int64Builder,
     fields: Col,
     rows: usize,
     bytes: usize,
@@ -83,6 +85,7 @@ pub struct BagTables {
 struct MessageRows {
     topic: StringBuilder,
     time: TimestampNanosecondBuilder,
+    ordinal: Int64Builder,
     msg_type: StringBuilder,
     size: Int64Builder,
     data: BinaryBuilder,
@@ -92,7 +95,18 @@ struct MessageRows {
 
 /// Column names the per-topic tables put first; a message field with one of these
 /// names gets a trailing underscore.
-const RESERVED: [&str; 2] = ["file_id", "log_time"];
+const RESERVED: [&str; 3] = ["file_id", "log_time", "ordinal"];
+
+/// The columns that identify a row of a table this module writes (SPEC: messages and
+/// topic tables are keyed by file, topic, log time and ordinal).
+pub fn key_of(table: &str) -> Vec<String> {
+    let k: &[&str] = match table {
+        "messages" => &["file_id", "topic", "log_time", "ordinal"],
+        "topics" => &["file_id", "topic"],
+        _ => &["file_id", "log_time", "ordinal"],
+    };
+    k.iter().map(|s| s.to_string()).collect()
+}
 
 fn column_name(n: &str) -> String {
     if RESERVED.contains(&n) {
@@ -123,6 +137,7 @@ impl BagTables {
             let mut cols = vec![
                 Field::new("file_id", DataType::Utf8, false),
                 Field::new("log_time", ts(), false),
+                Field::new("ordinal", DataType::Int64, false),
             ];
             for f in decode::struct_fields(&fields).iter() {
                 cols.push(f.as_ref().clone().with_name(column_name(f.name())));
@@ -138,6 +153,7 @@ impl BagTables {
                     root,
                     schema: Arc::new(Schema::new(cols)),
                     times: TimestampNanosecondBuilder::new(),
+                    ordinals: Int64Builder::new(),
                     rows: 0,
                     bytes: 0,
                     count: 0,
@@ -162,19 +178,23 @@ impl BagTables {
             topic: format!("<connection {conn}>"),
             what: format!("a connection record for connection {conn} before its messages"),
         })?;
+        let t = self
+            .topics
+            .get_mut(&c.topic)
+            .expect("topic registered with its connection");
+        // The message's position in its topic within this file: with file and topic
+        // it identifies the message (the diff key), however many share a log time.
+        let ordinal = t.count;
+        t.count += 1;
         let m = &mut self.msgs;
         m.topic.append_value(&c.topic);
         m.time.append_value(time);
+        m.ordinal.append_value(ordinal);
         m.msg_type.append_value(&c.msg_type);
         m.size.append_value(data.len() as i64);
         m.data.append_value(data);
         m.rows += 1;
         m.bytes += data.len();
-        let t = self
-            .topics
-            .get_mut(&c.topic)
-            .expect("topic registered with its connection");
-        t.count += 1;
         t.first = Some(t.first.map_or(time, |f| f.min(time)));
         t.last = Some(t.last.map_or(time, |l| l.max(time)));
         if c.msg_type != t.msg_type && c.md5sum != t.md5sum {
@@ -205,6 +225,7 @@ impl BagTables {
                 });
             }
             t.times.append_value(time);
+            t.ordinals.append_value(ordinal);
             t.rows += 1;
             t.bytes += data.len();
             if t.rows >= BATCH_ROWS || t.bytes >= BATCH_BYTES {
@@ -227,6 +248,7 @@ impl BagTables {
                 n,
             ))),
             Arc::new(t.times.finish()),
+            Arc::new(t.ordinals.finish()),
         ];
         let s = t.fields.finish();
         let s = s
@@ -253,6 +275,7 @@ impl BagTables {
             ))),
             Arc::new(m.topic.finish()),
             Arc::new(m.time.finish()),
+            Arc::new(m.ordinal.finish()),
             Arc::new(m.msg_type.finish()),
             Arc::new(m.size.finish()),
             Arc::new(m.data.finish()),
