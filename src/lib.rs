@@ -232,7 +232,23 @@ impl Store {
             table,
             &key,
             batches,
-            &|_, _, _| Ok(()),
+        )?)
+    }
+
+    /// Opens `table` in the working set of `branch` for several changes published at
+    /// once: replace or drop partitions (an episode, a file) and append segments.
+    pub fn edit_table(
+        &self,
+        branch: &str,
+        table: &str,
+        key: &[&str],
+    ) -> Result<version::rows::TableEdit<'_>> {
+        let key: Vec<String> = key.iter().map(|k| k.to_string()).collect();
+        Ok(version::rows::TableEdit::begin(
+            &self.chunks,
+            branch,
+            table,
+            &key,
         )?)
     }
 

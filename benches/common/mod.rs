@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod bagwriter;
+pub mod pg;
 pub mod robot;
 
 use std::io::Write;

@@ -381,14 +381,14 @@ impl DataSink for UserSink {
         tokio::task::spawn_blocking(move || -> version::Result<u64> {
             let rows = prepare(store.kv(), table, &schema, batches)?;
             let key = key_of(table).expect("user table key");
-            let check = |edit: &mut WorkingEdit<'_>, chunks: &ChunkStore, new: &[RecordBatch]| {
-                check_unique(edit, chunks, table, new)?;
-                if table == "models" {
-                    check_experiments(edit, chunks, new)?;
-                }
-                Ok(())
-            };
-            rows::append(&store, &branch, table, &key, &rows, &check)
+            let mut t = rows::TableEdit::begin(&store, &branch, table, &key)?;
+            check_unique(t.working(), &store, table, &rows)?;
+            if table == "models" {
+                check_experiments(t.working(), &store, &rows)?;
+            }
+            let n = t.append(&rows)?;
+            t.publish()?;
+            Ok(n)
         })
         .await
         .map_err(|e| DataFusionError::Execution(format!("insert task: {e}")))?

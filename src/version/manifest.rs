@@ -189,6 +189,12 @@ impl<'a> RootEdit<'a> {
         self.tables.insert(name.to_string(), table);
     }
 
+    /// Removes a table (a no-op when there is none).
+    pub fn drop_table(&mut self, name: &str) {
+        self.tables.remove(name);
+        self.root.tables.remove(name);
+    }
+
     /// Removes the rows of `file_id` from every table (segments never mix files, and
     /// their `file_id` statistics say whose they are). Tables left empty are dropped.
     pub fn drop_file_rows(&mut self, file_id: &str) -> Result<()> {
