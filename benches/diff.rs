@@ -104,7 +104,7 @@ fn pg_rows(episodes: &str, action_sql: &str) -> String {
            s = 0, s = {last}, s = {last}, ((e * 7 + s * 3) % 1000) / 10.0::float8,
            ((e * 11 + s * 5) % 1000) / 10.0::float8, {action_sql},
            CASE WHEN s = {last} THEN 1.0::float8 ELSE 0.0::float8 END
-         FROM ({episodes}) ep(e), generate_series(0, {last}) s",
+         FROM (SELECT x::bigint FROM ({episodes}) q(x)) ep(e), generate_series(0::bigint, {last}) s",
         last = STEPS - 1
     )
 }
@@ -198,11 +198,11 @@ fn build_pg(pg: &Pg, episodes: i64, vs: &[Variant]) {
                  CREATE UNLOGGED TABLE steps_{name} AS SELECT *, {HASHED} AS row_hash FROM raw_{name};
                  DROP TABLE raw_{name};
                  ALTER TABLE steps_{name} ADD PRIMARY KEY (episode_id, step_index);
-                 CREATE INDEX ON steps_{name} (row_hash);
-                 VACUUM ANALYZE steps_{name};"
+                 CREATE INDEX ON steps_{name} (row_hash);"
             ),
             None,
         );
+        pg.run(&format!("VACUUM ANALYZE steps_{name}"), None);
     };
     table(
         "a",
@@ -366,20 +366,20 @@ fn summary_on_large_store(rt: &tokio::runtime::Runtime, dir: &std::path::Path) {
     let store = Store::init(&dir.join("large"), Default::default()).unwrap();
     let file = 256u64 << 20;
     let n = (gib << 30) / file;
-    let mut rng = Rng::seeded(9);
     let mut buf = vec![0u8; file as usize];
     let opts = IngestOptions {
         commit: false,
         ..Default::default()
     };
     for i in 0..n {
-        rng.fill(&mut buf);
+        Rng::seeded(9 + i).fill(&mut buf);
         store
             .ingest_reader(&format!("data/rec-{i:04}.bin"), &buf[..], &opts)
             .unwrap();
     }
     store.commit("main", "large").unwrap();
     store.tag("L1", "main").unwrap();
+    Rng::seeded(9).fill(&mut buf);
     buf[1000..2000].fill(7);
     store
         .ingest_reader("data/rec-0000.bin", &buf[..], &opts)

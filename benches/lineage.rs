@@ -1,0 +1,103 @@
+//! Recursive lineage (issue "Version comparison and lineage", acceptance 3): 100 k
+//! edges in 2,000 chains of depth 50, written with `INSERT INTO lineage_edges`, walked
+//! with `WITH RECURSIVE` from one node (depth 50) and from every chain head (100 k rows
+//! out); the same edges and queries in PostgreSQL 15 (index on source_id) in the same
+//! run. Times are medians of 3, in process for bagbase, server-side for PostgreSQL.
+//!
+//! cargo bench --bench lineage
+
+mod common;
+
+use bagbase::Store;
+use common::pg::Pg;
+use std::time::{Duration, Instant};
+
+const CHAINS: i64 = 2000;
+const DEPTH: i64 = 50;
+
+fn edges_sql(target: &str) -> String {
+    format!(
+        "INSERT INTO {target} (source_type, source_id, target_type, target_id, relation)
+         SELECT 'node' AS st, 'c' || (v / {DEPTH}) || '-' || (v % {DEPTH}) AS si, 'node' AS tt,
+                'c' || (v / {DEPTH}) || '-' || (v % {DEPTH} + 1) AS ti, 'parent' AS r
+         FROM generate_series(0, {}) AS t(v)",
+        CHAINS * DEPTH - 1
+    )
+}
+
+fn queries() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "one node, depth 50",
+            format!(
+                "WITH RECURSIVE walk(id, depth) AS (
+                   SELECT 'c7-0', 0
+                   UNION ALL
+                   SELECT e.target_id, w.depth + 1 FROM lineage_edges e JOIN walk w ON e.source_id = w.id
+                   WHERE w.depth < {}
+                 ) SELECT count(*), max(depth) FROM walk",
+                DEPTH + 10
+            ),
+        ),
+        (
+            "every chain head (100 k rows)",
+            format!(
+                "WITH RECURSIVE walk(id, depth) AS (
+                   SELECT source_id, 0 FROM lineage_edges WHERE source_id LIKE '%-0'
+                   UNION ALL
+                   SELECT e.target_id, w.depth + 1 FROM lineage_edges e JOIN walk w ON e.source_id = w.id
+                   WHERE w.depth < {}
+                 ) SELECT count(*), max(depth) FROM walk",
+                DEPTH + 10
+            ),
+        ),
+    ]
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let dir = common::scratch().join("lineage");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::init(&dir.join("store"), Default::default()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(store.sql(&edges_sql("lineage_edges"), None))
+        .unwrap();
+    let pg = Pg::start(&dir.join("pg"), 55498);
+    pg.run(
+        "CREATE TABLE lineage_edges (source_type text, source_id text, target_type text, target_id text, relation text, created_at timestamp DEFAULT now())",
+        None,
+    );
+    pg.run(&edges_sql("lineage_edges"), None);
+    pg.run("CREATE INDEX ON lineage_edges (source_id)", None);
+    pg.run("VACUUM ANALYZE lineage_edges", None);
+    println!("| walk | rows | bagbase (ms) | PostgreSQL 15 (ms) | bagbase / PostgreSQL |");
+    println!("|---|---|---|---|---|");
+    for (name, q) in queries() {
+        let mut times = Vec::new();
+        let mut out = String::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let b = rt.block_on(store.sql(&q, None)).unwrap();
+            times.push(t.elapsed());
+            out = bagbase::datafusion::arrow::util::pretty::pretty_format_batches(&b)
+                .unwrap()
+                .to_string();
+        }
+        let b = median(times);
+        let p = median((0..3).map(|_| pg.time(&q).0).collect());
+        let (_, pout) = pg.time(&q);
+        eprintln!("{name}: bagbase\n{out}\nPostgreSQL: {pout}");
+        println!(
+            "| {name} | {} | {:.1} | {:.1} | {:.2} |",
+            pout.split('|').next().unwrap_or(""),
+            b.as_secs_f64() * 1e3,
+            p.as_secs_f64() * 1e3,
+            b.as_secs_f64() / p.as_secs_f64()
+        );
+    }
+}
