@@ -5,7 +5,6 @@
 //! edges the system knows without being told: version → parent (`child_of`),
 //! experiment → version (`trained_on`), model → experiment (`produced_by`).
 
-use super::segments::SegmentTable;
 use crate::store::{ChunkStore, Id, MetaKv};
 use crate::version::{self, manifest, refs, rows, Root, VersionError, WorkingEdit};
 use async_trait::async_trait;
@@ -20,7 +19,6 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::StreamExt;
 use std::collections::HashSet;
@@ -135,9 +133,10 @@ pub struct UserTable {
     store: Arc<ChunkStore>,
     name: &'static str,
     schema: SchemaRef,
-    stored: Option<SegmentTable>,
-    /// Edges the system derives (lineage_edges only).
-    derived: Option<RecordBatch>,
+    /// Stored rows, then (lineage_edges) the edges the system derives. User tables are
+    /// hand-written metadata, read whole once per query: a recursive walk then joins
+    /// against memory on every iteration instead of decoding Parquet again.
+    rows: Arc<MemTable>,
     /// The branch an INSERT writes to; None for a tag or version.
     branch: Option<String>,
     ref_name: String,
@@ -157,24 +156,27 @@ impl UserTable {
         };
         let schema = schema_of(name).expect("user table schema");
         let kv = store.kv();
-        let stored = match root.tables.get(name) {
-            Some(id) => Some(SegmentTable {
-                store: Arc::clone(&store),
-                schema: Arc::clone(&schema),
-                segments: manifest::load_table(kv, id)?.segments,
-            }),
-            None => None,
+        let mut batches = match root.tables.get(name) {
+            Some(id) => {
+                let node = manifest::load_table(kv, id)?;
+                let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                rows::read_columns(&store, name, &node, &cols)?
+            }
+            None => vec![],
         };
-        let derived = if name == "lineage_edges" {
-            Some(derived_edges(&store, root, scope)?)
-        } else {
-            None
-        };
+        if name == "lineage_edges" {
+            batches.push(derived_edges(&store, root, scope)?);
+        }
+        let rows = MemTable::try_new(Arc::clone(&schema), vec![batches]).map_err(|e| {
+            VersionError::Table {
+                table: name.into(),
+                detail: e.to_string(),
+            }
+        })?;
         Ok(Some(UserTable {
             name,
             schema,
-            stored,
-            derived,
+            rows: Arc::new(rows),
             branch: resolved.branch.clone(),
             ref_name: ref_name.to_string(),
             store,
@@ -288,19 +290,7 @@ impl TableProvider for UserTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut parts: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
-        if let Some(s) = &self.stored {
-            parts.push(s.scan(state, projection, filters, limit).await?);
-        }
-        let derived = self
-            .derived
-            .clone()
-            .unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(&self.schema)));
-        if parts.is_empty() || derived.num_rows() > 0 {
-            let m = MemTable::try_new(Arc::clone(&self.schema), vec![vec![derived]])?;
-            parts.push(m.scan(state, projection, filters, limit).await?);
-        }
-        UnionExec::try_new(parts)
+        self.rows.scan(state, projection, filters, limit).await
     }
 
     async fn insert_into(
