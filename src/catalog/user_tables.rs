@@ -89,19 +89,18 @@ pub fn key_of(name: &str) -> Option<Vec<String>> {
 }
 
 /// Columns that must not be NULL after defaults are filled in.
-fn not_null(name: &str) -> &'static [&'static str] {
-    match name {
-        "lineage_edges" => &[
-            "source_type",
-            "source_id",
-            "target_type",
-            "target_id",
-            "relation",
-        ],
-        "experiments" => &["experiment_id", "name", "version_id"],
-        "models" => &["model_id", "name"],
-        _ => &[],
-    }
+fn not_null(name: &str) -> Vec<String> {
+    let mut cols = key_of(name).unwrap_or_default();
+    cols.extend(
+        match name {
+            "experiments" => &["name", "version_id"][..],
+            "models" => &["name"][..],
+            _ => &[][..],
+        }
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    cols
 }
 
 /// The id a row gets when the INSERT leaves it out.
@@ -449,7 +448,7 @@ fn prepare(
                 detail: e.to_string(),
             })?;
         for c in not_null(table) {
-            let col = b.column_by_name(c).expect("schema column");
+            let col = b.column_by_name(&c).expect("schema column");
             if col.null_count() > 0 {
                 return Err(violation(
                     "23502",

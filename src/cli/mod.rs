@@ -263,9 +263,7 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
             format,
         } => {
             let store = Store::open(&path)?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             let batches = rt.block_on(store.sql(&query, Some(&reference)))?;
             output::write_batches(&batches, format)?;
             Ok(0)
@@ -277,9 +275,7 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
             format,
         } => {
             let store = Store::open(&path)?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             let batches = rt.block_on(async {
                 match &rows {
                     Some(t) => store.version_diff(t, &from, &to).await,
@@ -328,9 +324,7 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
                 auth,
                 memory_limit: memory_limit.map(|m| m << 20),
             };
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             let served = rt.block_on(async {
                 // Installed before the server says it is ready, so a SIGTERM sent as
                 // soon as it listens is a clean stop, not the default kill.
@@ -423,4 +417,10 @@ async fn shutdown_signal(
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
