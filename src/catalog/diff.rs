@@ -17,7 +17,7 @@ use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, NullEquality, ScalarValue};
-use datafusion::datasource::{provider_as_source, MemTable, TableProvider, TableType};
+use datafusion::datasource::{provider_as_source, TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
@@ -94,35 +94,23 @@ pub struct Sides {
     pub to_segments: Vec<SegmentMeta>,
 }
 
-/// Splits the segments of two versions of a table into those only in `a`, those only
-/// in `b` (as multisets of segment hashes; shared ones hold equal rows).
-pub fn split_segments(
-    a: &[SegmentMeta],
-    b: &[SegmentMeta],
-) -> (Vec<SegmentMeta>, Vec<SegmentMeta>) {
-    let mut count: HashMap<Id, i64> = HashMap::new();
+/// The segments of `a` that `b` does not hold, as multisets of segment hashes (a
+/// segment both hold has equal rows on both sides).
+fn only_in(a: &[SegmentMeta], b: &[SegmentMeta]) -> Vec<SegmentMeta> {
+    let mut count: HashMap<Id, usize> = HashMap::new();
     for s in b {
         *count.entry(s.id).or_default() += 1;
     }
-    let mut only_a = Vec::new();
-    for s in a {
-        match count.get_mut(&s.id) {
-            Some(n) if *n > 0 => *n -= 1,
-            _ => only_a.push(s.clone()),
-        }
-    }
-    let mut count: HashMap<Id, i64> = HashMap::new();
-    for s in a {
-        *count.entry(s.id).or_default() += 1;
-    }
-    let mut only_b = Vec::new();
-    for s in b {
-        match count.get_mut(&s.id) {
-            Some(n) if *n > 0 => *n -= 1,
-            _ => only_b.push(s.clone()),
-        }
-    }
-    (only_a, only_b)
+    a.iter()
+        .filter(|s| match count.get_mut(&s.id) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                false
+            }
+            _ => true,
+        })
+        .cloned()
+        .collect()
 }
 
 /// `to`'s fields, then any field only `from` has (nullable), so both sides read alike.
@@ -155,13 +143,6 @@ pub fn changed_files(a: &Root, b: &Root) -> Root {
     }
 }
 
-fn mem_table(
-    parts: (SchemaRef, Vec<datafusion::arrow::array::ArrayRef>),
-) -> Result<Arc<dyn TableProvider>> {
-    let batch = datafusion::arrow::array::RecordBatch::try_new(Arc::clone(&parts.0), parts.1)?;
-    Ok(Arc::new(MemTable::try_new(parts.0, vec![vec![batch]])?))
-}
-
 /// The sides of `table`'s diff between two roots.
 pub fn sides(store: &Arc<ChunkStore>, table: &str, from: &Root, to: &Root) -> Result<Sides> {
     let kv = store.kv();
@@ -170,8 +151,8 @@ pub fn sides(store: &Arc<ChunkStore>, table: &str, from: &Root, to: &Root) -> Re
         let t = system::files(kv, &changed_files(to, from)).map_err(ext)?;
         let schema = Arc::clone(&f.0);
         return Ok(Sides {
-            from: mem_table(f)?,
-            to: mem_table(t)?,
+            from: Arc::new(system::table(f.0, f.1)?),
+            to: Arc::new(system::table(t.0, t.1)?),
             schema,
             key: vec!["path".into()],
             from_segments: vec![],
@@ -210,10 +191,9 @@ pub fn sides(store: &Arc<ChunkStore>, table: &str, from: &Root, to: &Root) -> Re
         .or_else(|| super::user_tables::key_of(table))
         .unwrap_or_else(|| schema.fields().iter().map(|f| f.name().clone()).collect());
     let empty = Vec::new();
-    let (only_a, only_b) = split_segments(
-        a.as_ref().map_or(&empty, |t| &t.segments),
-        b.as_ref().map_or(&empty, |t| &t.segments),
-    );
+    let sa = a.as_ref().map_or(&empty, |t| &t.segments);
+    let sb = b.as_ref().map_or(&empty, |t| &t.segments);
+    let (only_a, only_b) = (only_in(sa, sb), only_in(sb, sa));
     let side = |segs: &[SegmentMeta]| -> Arc<dyn TableProvider> {
         Arc::new(SegmentTable {
             store: Arc::clone(store),

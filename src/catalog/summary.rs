@@ -7,9 +7,9 @@
 //! every other table one row per file its changed segments belong to (file_id NULL for
 //! tables without a `file_id` column). Documented in docs/sql.md.
 
-use super::diff::{self, ref_root, sides, string_args};
+use super::diff::{self, ext, ref_root, sides, string_args};
 use crate::store::{ChunkStore, Id, MetaKv};
-use crate::version::manifest::{self, FileBucket, FileEntry, Root, SegmentMeta};
+use crate::version::manifest::{self, FileEntry, Root, SegmentMeta};
 use crate::version::node;
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
@@ -21,7 +21,7 @@ use datafusion::error::Result;
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::{lit, Expr, LogicalPlanBuilder};
 use datafusion::physical_plan::{collect, ExecutionPlan};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -75,10 +75,6 @@ struct Counts {
 
 type Key = (String, Option<String>);
 
-fn ext(e: crate::version::VersionError) -> datafusion::error::DataFusionError {
-    diff::ext(e)
-}
-
 /// Chunks added, removed and shared between two chunk lists, with the bytes of the
 /// added and removed ones.
 fn chunk_delta(a: &[(Id, u32)], b: &[(Id, u32)], c: &mut Counts) {
@@ -105,12 +101,11 @@ fn chunk_delta(a: &[(Id, u32)], b: &[(Id, u32)], c: &mut Counts) {
 }
 
 fn files_of(kv: &dyn MetaKv, root: &Root) -> Result<BTreeMap<String, FileEntry>> {
-    let mut out = BTreeMap::new();
-    for id in root.files.values() {
-        let b: FileBucket = node::get_json(kv, id, node::Kind::FileBucket).map_err(ext)?;
-        out.extend(b.files);
-    }
-    Ok(out)
+    Ok(manifest::list_files(kv, root)
+        .map_err(ext)?
+        .into_iter()
+        .map(|f| (f.file_id.clone(), f))
+        .collect())
 }
 
 fn chunk_list(kv: &dyn MetaKv, f: Option<&FileEntry>) -> Result<Vec<(Id, u32)>> {
@@ -129,7 +124,8 @@ fn segment_chunks(kv: &dyn MetaKv, segs: &[&SegmentMeta]) -> Result<Vec<(Id, u32
 }
 
 impl DiffSummary {
-    fn files(&self, out: &mut BTreeMap<Key, Counts>) -> Result<()> {
+    /// Adds the `files` rows; returns the paths of the files in changed buckets.
+    fn files(&self, out: &mut BTreeMap<Key, Counts>) -> Result<HashMap<String, String>> {
         let kv = self.store.kv();
         let a = files_of(kv, &diff::changed_files(&self.from, &self.to))?;
         let b = files_of(kv, &diff::changed_files(&self.to, &self.from))?;
@@ -149,7 +145,10 @@ impl DiffSummary {
             chunk_delta(&chunk_list(kv, fa)?, &chunk_list(kv, fb)?, &mut c);
             out.insert(("files".into(), Some(id.clone())), c);
         }
-        Ok(())
+        Ok(a.into_values()
+            .chain(b.into_values())
+            .map(|f| (f.file_id, f.path))
+            .collect())
     }
 
     async fn table(
@@ -231,7 +230,11 @@ impl DiffSummary {
         Ok(())
     }
 
-    fn path_of(&self, file_id: &str) -> Result<Option<String>> {
+    /// A file's path: from the changed files already read, else from either root.
+    fn path_of(&self, known: &HashMap<String, String>, file_id: &str) -> Result<Option<String>> {
+        if let Some(p) = known.get(file_id) {
+            return Ok(Some(p.clone()));
+        }
         let kv = self.store.kv();
         for root in [&self.to, &self.from] {
             if let Some(f) = manifest::find_file(kv, root, file_id).map_err(ext)? {
@@ -243,7 +246,7 @@ impl DiffSummary {
 
     async fn compute(&self, state: &dyn Session) -> Result<RecordBatch> {
         let mut out: BTreeMap<Key, Counts> = BTreeMap::new();
-        self.files(&mut out)?;
+        let known = self.files(&mut out)?;
         let names: std::collections::BTreeSet<&String> = self
             .from
             .tables
@@ -258,7 +261,7 @@ impl DiffSummary {
         let mut paths = Vec::with_capacity(out.len());
         for (_, f) in out.keys() {
             paths.push(match f {
-                Some(id) => self.path_of(id)?,
+                Some(id) => self.path_of(&known, id)?,
                 None => None,
             });
         }

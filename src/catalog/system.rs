@@ -19,7 +19,7 @@ fn ts() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, None)
 }
 
-fn table(schema: SchemaRef, cols: Vec<ArrayRef>) -> datafusion::error::Result<MemTable> {
+pub fn table(schema: SchemaRef, cols: Vec<ArrayRef>) -> datafusion::error::Result<MemTable> {
     let batch = RecordBatch::try_new(Arc::clone(&schema), cols)?;
     MemTable::try_new(schema, vec![vec![batch]])
 }

@@ -132,10 +132,13 @@ pub struct UserTable {
     store: Arc<ChunkStore>,
     name: &'static str,
     schema: SchemaRef,
-    /// Stored rows, then (lineage_edges) the edges the system derives. User tables are
-    /// hand-written metadata, read whole once per query: a recursive walk then joins
-    /// against memory on every iteration instead of decoding Parquet again.
-    rows: Arc<MemTable>,
+    root: Root,
+    scope: Option<Id>,
+    /// Stored rows, then (lineage_edges) the edges the system derives, read on the first
+    /// scan. User tables are hand-written metadata, read whole once per query: a
+    /// recursive walk then joins against memory on every iteration instead of decoding
+    /// Parquet again; listing columns or planning an INSERT reads nothing.
+    rows: std::sync::Mutex<Option<Arc<MemTable>>>,
     /// The branch an INSERT writes to; None for a tag or version.
     branch: Option<String>,
     ref_name: String,
@@ -154,32 +157,48 @@ impl UserTable {
             return Ok(None);
         };
         let schema = schema_of(name).expect("user table schema");
-        let kv = store.kv();
-        let mut batches = match root.tables.get(name) {
-            Some(id) => {
-                let node = manifest::load_table(kv, id)?;
-                let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                rows::read_columns(&store, name, &node, &cols)?
-            }
-            None => vec![],
-        };
-        if name == "lineage_edges" {
-            batches.push(derived_edges(&store, root, scope)?);
-        }
-        let rows = MemTable::try_new(Arc::clone(&schema), vec![batches]).map_err(|e| {
-            VersionError::Table {
-                table: name.into(),
-                detail: e.to_string(),
-            }
-        })?;
         Ok(Some(UserTable {
             name,
             schema,
-            rows: Arc::new(rows),
+            root: root.clone(),
+            scope: scope.copied(),
+            rows: Default::default(),
             branch: resolved.branch.clone(),
             ref_name: ref_name.to_string(),
             store,
         }))
+    }
+
+    fn rows(&self) -> version::Result<Arc<MemTable>> {
+        let mut cached = self.rows.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = cached.as_ref() {
+            return Ok(Arc::clone(m));
+        }
+        let mut batches = match self.root.tables.get(self.name) {
+            Some(id) => {
+                let node = manifest::load_table(self.store.kv(), id)?;
+                let cols: Vec<&str> = self
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect();
+                rows::read_columns(&self.store, self.name, &node, &cols)?
+            }
+            None => vec![],
+        };
+        if self.name == "lineage_edges" {
+            batches.push(derived_edges(&self.store, &self.root, self.scope.as_ref())?);
+        }
+        let m = MemTable::try_new(Arc::clone(&self.schema), vec![batches]).map_err(|e| {
+            VersionError::Table {
+                table: self.name.into(),
+                detail: e.to_string(),
+            }
+        })?;
+        let m = Arc::new(m);
+        *cached = Some(Arc::clone(&m));
+        Ok(m)
     }
 }
 
@@ -289,7 +308,8 @@ impl TableProvider for UserTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.rows.scan(state, projection, filters, limit).await
+        let rows = self.rows().map_err(df)?;
+        rows.scan(state, projection, filters, limit).await
     }
 
     async fn insert_into(
