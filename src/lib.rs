@@ -63,6 +63,8 @@ pub struct IngestOptions {
     pub author: Option<String>,
     /// A recording cut short is an error instead of a warning.
     pub strict: bool,
+    /// How recordings become episodes and steps (`--config`, `--main-topic`).
+    pub align: ingest::steps::AlignConfig,
 }
 
 impl Default for IngestOptions {
@@ -73,6 +75,7 @@ impl Default for IngestOptions {
             commit: true,
             author: None,
             strict: false,
+            align: Default::default(),
         }
     }
 }
@@ -156,11 +159,12 @@ impl Store {
         let sources = ingest::expand(paths)?;
         let read = ingest::ReadOptions {
             strict: opts.strict,
+            align: opts.align.clone(),
         };
         self.ingest_with(opts, |edit, w| {
             sources
                 .iter()
-                .map(|s| ingest::ingest_file(edit, w, s, read, progress))
+                .map(|s| ingest::ingest_file(edit, w, s, &read, progress))
                 .collect()
         })
     }

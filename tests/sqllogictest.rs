@@ -2,6 +2,7 @@
 //! `system ok` records run the real `bagbase` binary with BAGBASE_STORE pointing at that
 //! store; queries open the store through the library between commands.
 //! Regenerate expected output with `BAGBASE_SLT_COMPLETE=1 cargo test --test sqllogictest`
+//! (`BAGBASE_SLT_ONLY=NAME` limits a run to the files whose name contains NAME).
 //! and review the diff.
 
 use bagbase::datafusion::arrow::array::{Array, RecordBatch};
@@ -112,6 +113,10 @@ fn slt_files() -> Vec<PathBuf> {
         .expect("sql/ directory")
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .filter(|p| {
+            // BAGBASE_SLT_ONLY=steps runs only the files whose name contains it.
+            std::env::var("BAGBASE_SLT_ONLY").map_or(true, |o| p.to_string_lossy().contains(&o))
+        })
         .collect();
     files.sort();
     files

@@ -207,8 +207,8 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
             branch,
             message,
             no_commit,
-            main_topic: _,
-            config: _,
+            main_topic,
+            config,
             strict,
         } => {
             let store = Store::open(&path)?;
@@ -221,6 +221,7 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
                 commit: !no_commit,
                 author: None,
                 strict,
+                align: align_config(config.as_deref(), main_topic)?,
             };
             let report = store.ingest(&paths, &opts, &bar);
             bar.finish();
@@ -423,4 +424,25 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
+}
+
+/// The alignment config of `ingest`: the `--config` file, with `--main-topic` over it.
+fn align_config(
+    file: Option<&std::path::Path>,
+    main_topic: Option<String>,
+) -> bagbase::Result<bagbase::ingest::steps::AlignConfig> {
+    let mut cfg = match file {
+        Some(f) => bagbase::ingest::steps::AlignConfig::from_file(f).map_err(|what| {
+            bagbase::ingest::IngestError::Bad {
+                path: f.display().to_string(),
+                what: format!("alignment config: {what}"),
+            }
+        })?,
+        None => Default::default(),
+    };
+    if let Some(t) = main_topic {
+        cfg.main_topic = Some(t);
+        cfg.fps = None;
+    }
+    Ok(cfg)
 }

@@ -6,6 +6,7 @@
 pub mod detect;
 pub mod error;
 pub mod rosbag1;
+pub mod steps;
 
 pub use detect::Format;
 pub use error::IngestError;
@@ -106,10 +107,12 @@ pub struct Ingested {
 }
 
 /// How files are read.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ReadOptions {
     /// A recording cut short is an error instead of a warning.
     pub strict: bool,
+    /// How decoded recordings become episodes and steps.
+    pub align: steps::AlignConfig,
 }
 
 /// Stores one stream as the file `name` in the working set.
@@ -196,7 +199,7 @@ pub fn ingest_file(
     edit: &mut WorkingEdit<'_>,
     chunks: &mut ChunkWriter<'_>,
     src: &Source,
-    opts: ReadOptions,
+    opts: &ReadOptions,
     progress: &dyn Progress,
 ) -> Result<Ingested, crate::Error> {
     progress.file(&src.name, src.size);

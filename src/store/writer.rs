@@ -77,6 +77,12 @@ impl<'a> ChunkWriter<'a> {
         }
     }
 
+    /// The store written to. Chunks of this writer are readable through it once
+    /// `finish` has sealed their pack (before `keep`, only this command sees them).
+    pub fn store(&self) -> &'a ChunkStore {
+        self.store
+    }
+
     /// The metadata store, borrowed for as long as the store (not this writer).
     pub fn kv(&self) -> &'a dyn crate::store::MetaKv {
         self.store.kv()

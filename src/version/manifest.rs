@@ -210,7 +210,9 @@ impl<'a> RootEdit<'a> {
         Ok(())
     }
 
-    /// Adds segments to a table, creating it (or moving it to `schema`, the newest).
+    /// Adds segments to a table, creating it. An existing table's schema becomes the
+    /// union of both (its columns first; a column only one side has is nullable; on a
+    /// type conflict the new segments' type wins).
     pub fn add_segments(
         &mut self,
         name: &str,
@@ -220,7 +222,11 @@ impl<'a> RootEdit<'a> {
     ) -> Result<()> {
         match self.table(name)? {
             Some(t) => {
-                t.schema = schema;
+                if t.schema != schema && !t.segments.is_empty() {
+                    t.schema = super::segment::merge_schemas(name, &t.schema, &schema)?;
+                } else {
+                    t.schema = schema;
+                }
                 t.key = key;
                 t.segments.extend(segments);
             }

@@ -3,7 +3,7 @@
 //! back (small user tables, for constraint checks). Never plans queries.
 
 use super::error::{Result, VersionError};
-use super::manifest::{StatValue, TableNode};
+use super::manifest::{SegmentMeta, StatValue, TableNode};
 use super::{node, segment, WorkingEdit};
 use crate::store::{ChunkStore, ChunkWriter};
 use datafusion::arrow::array::RecordBatch;
@@ -164,23 +164,45 @@ pub fn read_columns(
     node: &TableNode,
     columns: &[&str],
 ) -> Result<Vec<RecordBatch>> {
+    node.segments
+        .iter()
+        .map(|s| read_segment(chunks, None, table, s, columns))
+        .collect()
+}
+
+/// The top-level `columns` of one segment of `table` as one batch (nested columns
+/// whole). Reads the segment's bytes whole: segments are bounded in size. `pending`:
+/// the nodes of an edit not published yet, where a new segment's chunk list is.
+pub fn read_segment(
+    chunks: &ChunkStore,
+    pending: Option<&node::NodeWriter>,
+    table: &str,
+    seg: &SegmentMeta,
+    columns: &[&str],
+) -> Result<RecordBatch> {
     let err = |e: &dyn std::fmt::Display| VersionError::Table {
         table: table.into(),
         detail: e.to_string(),
     };
-    let mut out = Vec::new();
-    for s in &node.segments {
-        let list = node::get_chunks(chunks.kv(), &s.chunks)?;
-        let bytes = bytes::Bytes::from(chunks.read_blob(&list)?);
-        let b = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| err(&e))?;
-        let fields = b.parquet_schema();
-        let idx: Vec<usize> = (0..fields.num_columns())
-            .filter(|i| columns.contains(&fields.column(*i).name()))
-            .collect();
-        let mask = ProjectionMask::leaves(fields, idx);
-        for batch in b.with_projection(mask).build().map_err(|e| err(&e))? {
-            out.push(batch.map_err(|e| err(&e))?);
-        }
-    }
-    Ok(out)
+    let list = match pending {
+        Some(w) => node::decode_chunks(&seg.chunks, &w.get(chunks.kv(), &seg.chunks)?)?,
+        None => node::get_chunks(chunks.kv(), &seg.chunks)?,
+    };
+    let bytes = bytes::Bytes::from(chunks.read_blob(&list)?);
+    let b = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| err(&e))?;
+    let idx: Vec<usize> = b
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| columns.contains(&f.name().as_str()))
+        .map(|(i, _)| i)
+        .collect();
+    let mask = ProjectionMask::roots(b.parquet_schema(), idx);
+    let reader = b.with_projection(mask).build().map_err(|e| err(&e))?;
+    let schema = datafusion::arrow::array::RecordBatchReader::schema(&reader);
+    let batches: Vec<RecordBatch> = reader
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| err(&e))?;
+    datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(|e| err(&e))
 }

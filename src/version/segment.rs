@@ -45,6 +45,59 @@ pub fn decode_schema(table: &str, hex_schema: &str) -> Result<SchemaRef> {
     Ok(r.schema())
 }
 
+/// The union of two encoded schemas (see `RootEdit::add_segments`), encoded. Columns
+/// only one side has become nullable; two struct columns merge field by field; any
+/// other type clash is an error (old segments would no longer read).
+pub fn merge_schemas(table: &str, old: &str, new: &str) -> Result<String> {
+    let (a, b) = (decode_schema(table, old)?, decode_schema(table, new)?);
+    let fields = merge_fields(table, "", a.fields(), b.fields())?;
+    Ok(encode_schema(&Schema::new(fields)))
+}
+
+fn merge_fields(
+    table: &str,
+    prefix: &str,
+    a: &datafusion::arrow::datatypes::Fields,
+    b: &datafusion::arrow::datatypes::Fields,
+) -> Result<Vec<datafusion::arrow::datatypes::Field>> {
+    let mut out = Vec::new();
+    for f in a {
+        let Some((_, n)) = b.find(f.name()) else {
+            out.push(f.as_ref().clone().with_nullable(true));
+            continue;
+        };
+        let nullable = f.is_nullable() || n.is_nullable();
+        let dt = match (f.data_type(), n.data_type()) {
+            (x, y) if x == y => x.clone(),
+            (DataType::Struct(x), DataType::Struct(y)) => {
+                let path = format!("{prefix}{}.", f.name());
+                DataType::Struct(merge_fields(table, &path, x, y)?.into())
+            }
+            (x, y) => {
+                return Err(table_err(
+                    table,
+                    format!(
+                        "column {prefix}{} holds {x} in the rows already stored and {y} in the new rows; store the new ones under another name",
+                        f.name()
+                    ),
+                ))
+            }
+        };
+        out.push(
+            f.as_ref()
+                .clone()
+                .with_data_type(dt)
+                .with_nullable(nullable),
+        );
+    }
+    for f in b {
+        if a.find(f.name()).is_none() {
+            out.push(f.as_ref().clone().with_nullable(true));
+        }
+    }
+    Ok(out)
+}
+
 /// Encodes `batches` as one Parquet segment, stores it, and describes it.
 pub fn write_segment(
     table: &str,

@@ -3,6 +3,7 @@
 
 use super::bag::{self, BagError, Event};
 use super::tables::{BagTables, DecodeError, Rows};
+use crate::ingest::steps::{self, TopicData};
 use crate::ingest::{IngestError, ReadOptions};
 use crate::store::ChunkWriter;
 use crate::version::{segment, SegmentMeta, WorkingEdit};
@@ -28,7 +29,7 @@ pub fn decode_into<R: Read>(
     name: &str,
     file_id: &str,
     input: R,
-    opts: ReadOptions,
+    opts: &ReadOptions,
 ) -> Result<Vec<String>, crate::Error> {
     let mut tables = BagTables::new(file_id);
     let mut segs: BTreeMap<String, (String, Vec<SegmentMeta>)> = BTreeMap::new();
@@ -82,10 +83,23 @@ pub fn decode_into<R: Read>(
         }
         Err(Stop::Store(e)) => return Err(e),
     };
-    let (rest, mut warnings) = tables.finish();
-    write(rest, edit, chunks)?;
+    let fin = tables.finish();
+    let mut warnings = fin.warnings;
+    write(fin.rows, edit, chunks)?;
+    let mut topics = BTreeMap::new();
     for (table, (schema, list)) in segs {
         let key = super::tables::key_of(&table);
+        if let Some((msg_type, schema, times)) = fin.times.get(&table) {
+            topics.insert(
+                table.clone(),
+                TopicData {
+                    msg_type: msg_type.clone(),
+                    schema: schema.clone(),
+                    segments: list.clone(),
+                    times: times.clone(),
+                },
+            );
+        }
         edit.root.add_segments(&table, schema, key, list)?;
     }
     if let Some(at) = scan.truncated_at {
@@ -99,6 +113,7 @@ pub fn decode_into<R: Read>(
         }
         warnings.insert(0, w);
     }
+    steps::derive(edit, chunks, name, file_id, &topics, &opts.align)?;
     Ok(warnings)
 }
 

@@ -52,12 +52,22 @@ struct TopicRows {
     schema: SchemaRef,
     times: TimestampNanosecondBuilder,
     ordinals: Int64Builder,
+    /// Log time of every decoded row so far (8 bytes a message: the step clock).
+    log: Vec<i64>,
     fields: Col,
     rows: usize,
     bytes: usize,
     count: i64,
     first: Option<i64>,
     last: Option<i64>,
+}
+
+/// What is left when the bag ends.
+pub struct Finished {
+    pub rows: Vec<Rows>,
+    pub warnings: Vec<String>,
+    /// Topic → (message type, table schema, log time of every row in row order).
+    pub times: BTreeMap<String, (String, SchemaRef, Vec<i64>)>,
 }
 
 /// A batch of finished rows for a table.
@@ -154,6 +164,7 @@ impl BagTables {
                     schema: Arc::new(Schema::new(cols)),
                     times: TimestampNanosecondBuilder::new(),
                     ordinals: Int64Builder::new(),
+                    log: Vec::new(),
                     rows: 0,
                     bytes: 0,
                     count: 0,
@@ -225,6 +236,7 @@ impl BagTables {
                 });
             }
             t.times.append_value(time);
+            t.log.push(time);
             t.ordinals.append_value(ordinal);
             t.rows += 1;
             t.bytes += data.len();
@@ -289,8 +301,9 @@ impl BagTables {
         }
     }
 
-    /// The remaining rows of every table, and the `topics` rows of this bag.
-    pub fn finish(mut self) -> (Vec<Rows>, Vec<String>) {
+    /// The remaining rows of every table, the `topics` rows of this bag, and per topic
+    /// its type, table schema and row times.
+    pub fn finish(mut self) -> Finished {
         let mut out = Vec::new();
         let names: Vec<String> = self.topics.keys().cloned().collect();
         for t in &names {
@@ -330,6 +343,15 @@ impl BagTables {
             table: "topics".into(),
             batch: topics,
         });
-        (out, self.warnings)
+        let times = self
+            .topics
+            .into_iter()
+            .map(|(n, t)| (n, (t.msg_type, t.schema, t.log)))
+            .collect();
+        Finished {
+            rows: out,
+            warnings: self.warnings,
+            times,
+        }
     }
 }
