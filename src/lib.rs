@@ -17,6 +17,7 @@
 //! ```
 
 pub mod catalog;
+pub mod export;
 pub mod ingest;
 pub mod server;
 pub mod store;
@@ -43,6 +44,8 @@ pub enum Error {
     Version(#[from] VersionError),
     #[error(transparent)]
     Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Export(#[from] export::ExportError),
     #[error("{}", sql_message(.0))]
     Sql(#[from] datafusion::error::DataFusionError),
     #[error(transparent)]
@@ -417,6 +420,19 @@ impl Store {
             written.push((dest.display().to_string(), f.size_bytes));
         }
         Ok(written)
+    }
+
+    /// Writes every table of `reference` as Parquet under `out` (see `export::parquet`).
+    pub fn export_parquet(
+        &self,
+        reference: &str,
+        out: &Path,
+    ) -> Result<Vec<export::ExportedTable>> {
+        let kv = self.chunks.kv();
+        let r = self.resolve(reference)?;
+        let root_id = version::refs::read_root(kv, &r)?;
+        let root = version::manifest::load_root(kv, &root_id)?;
+        export::parquet::export(&self.chunks, &root, &r.version, out)
     }
 
     /// Re-hashes every chunk and checks every manifest node reachable from a version or

@@ -304,8 +304,19 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
                     );
                     Ok(0)
                 }
-                ExportFormat::Parquet | ExportFormat::Lerobot => {
-                    eprintln!("error: export --format parquet|lerobot is not built yet (episodes and steps come first)");
+                ExportFormat::Parquet => {
+                    let tables = store.export_parquet(&reference, &out)?;
+                    let rows: u64 = tables.iter().map(|t| t.rows).sum();
+                    let files: usize = tables.iter().map(|t| t.files).sum();
+                    println!(
+                        "exported {} tables ({rows} rows in {files} Parquet files) to {}",
+                        tables.len(),
+                        out.display()
+                    );
+                    Ok(0)
+                }
+                ExportFormat::Lerobot => {
+                    eprintln!("error: export --format lerobot is not built yet");
                     Ok(2)
                 }
             }

@@ -1,0 +1,158 @@
+//! `export --format parquet`: copies each segment's Parquet bytes (checked against the
+//! segment's SHA-256) into `OUT/<table>/<episode or file>-<n>.parquet`. A segment
+//! written under an older schema of its table is rewritten to the table's schema (new
+//! columns NULL), so every file of a directory has one schema: pyarrow, pandas and
+//! DuckDB read a directory as one table.
+
+use super::{dir_name, ExportError, ExportedTable};
+use crate::store::{ChunkStore, Id};
+use crate::version::manifest::{self, Root, SegmentMeta, StatValue};
+use crate::version::{node, segment};
+use datafusion::arrow::array::{new_null_array, RecordBatch};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::ArrowWriter;
+use sha2::Digest;
+use std::path::{Path, PathBuf};
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
+    move |source| ExportError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The partition a segment belongs to: its episode, else its file, else "part".
+fn partition(s: &SegmentMeta) -> String {
+    if let Some(c) = s.stats.get("episode_id") {
+        if let (Some(StatValue::Str(a)), Some(StatValue::Str(b))) = (&c.min, &c.max) {
+            if a == b {
+                return format!("episode-{a}");
+            }
+        }
+    }
+    match manifest::segment_file(s) {
+        Some(f) => format!("file-{f}"),
+        None => "part".into(),
+    }
+}
+
+/// Writes every table of `root` (the tables of `version`) under `out`.
+pub fn export(
+    chunks: &ChunkStore,
+    root: &Root,
+    version: &Id,
+    out: &Path,
+) -> Result<Vec<ExportedTable>, crate::Error> {
+    if out.exists() {
+        let mut rd = std::fs::read_dir(out).map_err(io(out))?;
+        if rd.next().is_some() {
+            return Err(ExportError::NotEmpty {
+                path: out.to_path_buf(),
+            }
+            .into());
+        }
+    }
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "export".into());
+    let tmp = out.with_file_name(format!(".{name}.partial"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    let res = write_all(chunks, root, version, &tmp);
+    if res.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return res;
+    }
+    if out.exists() {
+        std::fs::remove_dir(out).map_err(io(out))?;
+    }
+    std::fs::rename(&tmp, out).map_err(io(out))?;
+    res
+}
+
+fn write_all(
+    chunks: &ChunkStore,
+    root: &Root,
+    version: &Id,
+    tmp: &Path,
+) -> Result<Vec<ExportedTable>, crate::Error> {
+    let kv = chunks.kv();
+    let mut done = Vec::new();
+    for (name, id) in &root.tables {
+        let t = manifest::load_table(kv, id)?;
+        let schema = segment::decode_schema(name, &t.schema)?;
+        let dir = dir_name(name);
+        let path = tmp.join(&dir);
+        std::fs::create_dir_all(&path).map_err(io(&path))?;
+        let mut rows = 0;
+        for (i, s) in t.segments.iter().enumerate() {
+            let file = path.join(format!("{}-{i:05}.parquet", partition(s)));
+            write_segment(chunks, name, &schema, s, &file)?;
+            rows += s.rows;
+        }
+        done.push(ExportedTable {
+            table: name.clone(),
+            dir,
+            files: t.segments.len(),
+            rows,
+        });
+    }
+    let meta = serde_json::json!({
+        "format": "bagbase parquet export 1",
+        "version": version.hex(),
+        "tables": done,
+    });
+    let p = tmp.join("_bagbase.json");
+    let text = serde_json::to_string_pretty(&meta).unwrap_or_default();
+    std::fs::write(&p, text).map_err(io(&p))?;
+    Ok(done)
+}
+
+fn write_segment(
+    chunks: &ChunkStore,
+    table: &str,
+    schema: &SchemaRef,
+    s: &SegmentMeta,
+    file: &PathBuf,
+) -> Result<(), crate::Error> {
+    let list = node::get_chunks(chunks.kv(), &s.chunks)?;
+    let bytes = chunks.read_blob(&list)?;
+    if Id(sha2::Sha256::digest(&bytes).into()) != s.id {
+        return Err(crate::store::StoreError::Corrupt {
+            what: format!("segment {} of table {table}", s.id.hex()),
+            detail: "its chunks do not hash to the segment id; run 'bagbase fsck'".into(),
+        }
+        .into());
+    }
+    let bad = |e: &dyn std::fmt::Display| ExportError::Table {
+        table: table.into(),
+        detail: e.to_string(),
+    };
+    let bytes = bytes::Bytes::from(bytes);
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).map_err(|e| bad(&e))?;
+    let same = reader.schema().fields() == schema.fields();
+    if same {
+        return std::fs::write(file, &bytes).map_err(|e| io(file)(e).into());
+    }
+    let f = std::fs::File::create(file).map_err(io(file))?;
+    let mut w = ArrowWriter::try_new(f, schema.clone(), None).map_err(|e| bad(&e))?;
+    for b in reader.build().map_err(|e| bad(&e))? {
+        let b = b.map_err(|e| bad(&e))?;
+        let cols = schema
+            .fields()
+            .iter()
+            .map(|f| match b.column_by_name(f.name()) {
+                Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+                Some(c) => datafusion::arrow::compute::cast(c, f.data_type()),
+                None => Ok(new_null_array(f.data_type(), b.num_rows())),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(&e))?;
+        let b = RecordBatch::try_new(schema.clone(), cols).map_err(|e| bad(&e))?;
+        w.write(&b).map_err(|e| bad(&e))?;
+    }
+    w.close().map_err(|e| bad(&e))?;
+    Ok(())
+}
