@@ -3,7 +3,8 @@
 //! version); constraints (NOT NULL, unique keys, references, JSON) are checked under
 //! the store's write lock before anything is written. `lineage_edges` also shows the
 //! edges the system knows without being told: version → parent (`child_of`),
-//! experiment → version (`trained_on`), model → experiment (`produced_by`).
+//! experiment → version (`trained_on`), model → experiment (`produced_by`), episode →
+//! the file it was cut from (`derived_from`).
 
 use crate::store::{ChunkStore, Id, MetaKv};
 use crate::version::{self, manifest, refs, rows, Root, VersionError, WorkingEdit};
@@ -230,42 +231,53 @@ fn derived_edges(
             );
         }
     }
-    for (table, from, to_type, to_col, rel, time) in [
+    // (table, id column, its node type, target type, target column, relation, time).
+    for (table, from, from_type, to_type, to_col, rel, time) in [
         (
             "experiments",
             "experiment_id",
+            "experiment",
             "version",
             "version_id",
             "trained_on",
-            "started_at",
+            Some("started_at"),
         ),
         (
             "models",
             "model_id",
+            "model",
             "experiment",
             "experiment_id",
             "produced_by",
-            "created_at",
+            Some("created_at"),
+        ),
+        (
+            "episodes",
+            "episode_id",
+            "episode",
+            "file",
+            "file_id",
+            "derived_from",
+            None,
         ),
     ] {
         let Some(id) = root.tables.get(table) else {
             continue;
         };
         let node = manifest::load_table(kv, id)?;
-        let from_type = &table[..table.len() - 1];
-        for b in rows::read_columns(store, table, &node, &[from, to_col, time])? {
-            let (Some(f), Some(t), Some(when)) = (
-                b.column_by_name(from),
-                b.column_by_name(to_col),
-                b.column_by_name(time),
-            ) else {
+        let mut cols = vec![from, to_col];
+        cols.extend(time);
+        for b in rows::read_columns(store, table, &node, &cols)? {
+            let (Some(f), Some(t)) = (b.column_by_name(from), b.column_by_name(to_col)) else {
                 continue;
             };
             let (f, t) = (f.as_string::<i32>(), t.as_string::<i32>());
-            let when = when.as_primitive::<datafusion::arrow::datatypes::TimestampNanosecondType>();
+            let when = time
+                .and_then(|c| b.column_by_name(c))
+                .map(|w| w.as_primitive::<datafusion::arrow::datatypes::TimestampNanosecondType>());
             for i in 0..b.num_rows() {
                 if f.is_valid(i) && t.is_valid(i) {
-                    let w = when.is_valid(i).then(|| when.value(i));
+                    let w = when.and_then(|w| w.is_valid(i).then(|| w.value(i)));
                     push([from_type, f.value(i), to_type, t.value(i), rel], w);
                 }
             }
