@@ -1,4 +1,5 @@
 //! `bagbase serve` with real clients: psql (catalog commands, SQLSTATEs, roles, auth),
+//! the startup queries of DBeaver, Grafana and Metabase (tests/wire/tool_startup.py),
 //! the Python drivers in tests/wire/clients.py (psycopg 3, psycopg2, asyncpg,
 //! SQLAlchemy + pandas), malformed frontend messages, and SIGTERM.
 //! Needs `psql`, `openssl` and the Python packages that ./scripts/test installs.
@@ -250,6 +251,28 @@ fn python_drivers() {
     let s = Server::start(&store, &tls_args(&cert, &key));
     let out = Command::new("python3")
         .args(["tests/wire/clients.py", "127.0.0.1", &s.port.to_string()])
+        .args(["reader", "reader-secret"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+}
+
+#[test]
+fn tool_startup_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, cert, key) = fixture(dir.path());
+    let s = Server::start(&store, &tls_args(&cert, &key));
+    let out = Command::new("python3")
+        .args([
+            "tests/wire/tool_startup.py",
+            "127.0.0.1",
+            &s.port.to_string(),
+        ])
         .args(["reader", "reader-secret"])
         .output()
         .unwrap();
