@@ -244,13 +244,13 @@ fn md5_auth_and_trust_rules() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
 }
 
-#[test]
-fn python_drivers() {
+/// Runs a Python client script against a TLS server as the reader; it must exit 0.
+fn python_script_passes(script: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (store, cert, key) = fixture(dir.path());
     let s = Server::start(&store, &tls_args(&cert, &key));
     let out = Command::new("python3")
-        .args(["tests/wire/clients.py", "127.0.0.1", &s.port.to_string()])
+        .args([script, "127.0.0.1", &s.port.to_string()])
         .args(["reader", "reader-secret"])
         .output()
         .unwrap();
@@ -263,25 +263,13 @@ fn python_drivers() {
 }
 
 #[test]
+fn python_drivers() {
+    python_script_passes("tests/wire/clients.py");
+}
+
+#[test]
 fn tool_startup_queries() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, cert, key) = fixture(dir.path());
-    let s = Server::start(&store, &tls_args(&cert, &key));
-    let out = Command::new("python3")
-        .args([
-            "tests/wire/tool_startup.py",
-            "127.0.0.1",
-            &s.port.to_string(),
-        ])
-        .args(["reader", "reader-secret"])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+    python_script_passes("tests/wire/tool_startup.py");
 }
 
 #[test]
