@@ -4,6 +4,8 @@
 //! resolved lazily when a query names it. Reads `version/` and `store/` only.
 
 pub mod diff;
+pub mod index_join;
+pub mod indexed;
 pub mod reader;
 pub mod segments;
 pub mod summary;
@@ -17,6 +19,7 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider};
 use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::sync::Arc;
 
@@ -49,7 +52,21 @@ pub fn session_context_with(
     let runtime = runtime.build_arc().expect("default runtime builds");
     let url = url::Url::parse(segments::SEGMENT_URL).expect("static url");
     runtime.register_object_store(&url, Arc::new(object_store::memory::InMemory::new()));
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    // Index lookups for joins against user tables go right after join selection, before
+    // repartitioning and dynamic filters are planned around a hash join.
+    let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
+    let at = rules
+        .iter()
+        .position(|r| r.name() == "join_selection")
+        .map_or(rules.len(), |i| i + 1);
+    rules.insert(at, Arc::new(index_join::IndexJoinRule));
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_physical_optimizer_rules(rules)
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     ctx.register_udtf(
         "version_diff",
         Arc::new(diff::VersionDiffFunc {

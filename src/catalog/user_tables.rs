@@ -6,6 +6,7 @@
 //! experiment → version (`trained_on`), model → experiment (`produced_by`), episode →
 //! the file it was cut from (`derived_from`).
 
+use super::indexed::{cached, digest, CacheKey, IndexedRows, IndexedScanExec};
 use crate::store::{ChunkStore, Id, MetaKv};
 use crate::version::{self, manifest, refs, rows, Root, VersionError, WorkingEdit};
 use async_trait::async_trait;
@@ -15,7 +16,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::Session;
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
-use datafusion::datasource::{MemTable, TableProvider, TableType};
+use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
@@ -136,10 +137,11 @@ pub struct UserTable {
     root: Root,
     scope: Option<Id>,
     /// Stored rows, then (lineage_edges) the edges the system derives, read on the first
-    /// scan. User tables are hand-written metadata, read whole once per query: a
-    /// recursive walk then joins against memory on every iteration instead of decoding
-    /// Parquet again; listing columns or planning an INSERT reads nothing.
-    rows: std::sync::Mutex<Option<Arc<MemTable>>>,
+    /// scan. User tables are hand-written metadata, read whole once per query and
+    /// indexed by key on demand: a recursive walk then looks its next rows up
+    /// (`index_join`) instead of decoding Parquet and hashing every edge again on each
+    /// iteration; listing columns or planning an INSERT reads nothing.
+    rows: std::sync::Mutex<Option<Arc<IndexedRows>>>,
     /// The branch an INSERT writes to; None for a tag or version.
     branch: Option<String>,
     ref_name: String,
@@ -170,35 +172,44 @@ impl UserTable {
         }))
     }
 
-    fn rows(&self) -> version::Result<Arc<MemTable>> {
-        let mut cached = self.rows.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(m) = cached.as_ref() {
+    fn rows(&self) -> version::Result<Arc<IndexedRows>> {
+        let mut held = self.rows.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = held.as_ref() {
             return Ok(Arc::clone(m));
         }
-        let mut batches = match self.root.tables.get(self.name) {
-            Some(id) => {
-                let node = manifest::load_table(self.store.kv(), id)?;
-                let cols: Vec<&str> = self
-                    .schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect();
-                rows::read_columns(&self.store, self.name, &node, &cols)?
-            }
-            None => vec![],
+        let node_id = self.root.tables.get(self.name).copied();
+        let derived = match self.name {
+            "lineage_edges" => Some(derived_edges(&self.store, &self.root, self.scope.as_ref())?),
+            _ => None,
         };
-        if self.name == "lineage_edges" {
-            batches.push(derived_edges(&self.store, &self.root, self.scope.as_ref())?);
-        }
-        let m = MemTable::try_new(Arc::clone(&self.schema), vec![batches]).map_err(|e| {
-            VersionError::Table {
-                table: self.name.into(),
-                detail: e.to_string(),
-            }
+        let key = CacheKey {
+            table: self.name,
+            node: node_id,
+            derived: derived.as_ref().map_or(Id::of(b""), digest),
+        };
+        let m = cached(key, || -> version::Result<IndexedRows> {
+            let mut batches = match &node_id {
+                Some(id) => {
+                    let node = manifest::load_table(self.store.kv(), id)?;
+                    let cols: Vec<&str> = self
+                        .schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect();
+                    rows::read_columns(&self.store, self.name, &node, &cols)?
+                }
+                None => vec![],
+            };
+            batches.extend(derived);
+            IndexedRows::new(self.name, Arc::clone(&self.schema), &batches).map_err(|e| {
+                VersionError::Table {
+                    table: self.name.into(),
+                    detail: e.to_string(),
+                }
+            })
         })?;
-        let m = Arc::new(m);
-        *cached = Some(Arc::clone(&m));
+        *held = Some(Arc::clone(&m));
         Ok(m)
     }
 }
@@ -315,13 +326,13 @@ impl TableProvider for UserTable {
 
     async fn scan(
         &self,
-        state: &dyn Session,
+        _state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        filters: &[Expr],
+        _filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let rows = self.rows().map_err(df)?;
-        rows.scan(state, projection, filters, limit).await
+        Ok(Arc::new(IndexedScanExec::try_new(rows, projection, limit)?))
     }
 
     async fn insert_into(

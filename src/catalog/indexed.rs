@@ -1,0 +1,300 @@
+//! Small tables held whole in memory for one query, with a hash index per text column
+//! built on first use: the user tables (`lineage_edges`, `experiments`, `models`).
+//! `IndexedScanExec` scans them like a memory table; `index_join` looks rows up by key
+//! through the same `IndexedRows` instead of hashing the whole table for every join
+//! (every iteration of a recursive walk). Loaded tables are kept in a small
+//! process-wide cache keyed by the content they were built from, so the next query on
+//! unchanged data reuses the rows and their indexes, as PostgreSQL reuses an index.
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::stats::Precision;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::Result;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, EmissionType, ReplaceChildrenOptions,
+};
+use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, Statistics,
+    StatisticsArgs,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Row numbers (into `IndexedRows::batch`) by the text value of one column.
+pub type KeyIndex = HashMap<String, Vec<u32>>;
+
+/// Every row of one table, as one batch, and the indexes built so far.
+#[derive(Debug)]
+pub struct IndexedRows {
+    pub name: &'static str,
+    pub batch: RecordBatch,
+    indexes: Mutex<HashMap<usize, Arc<KeyIndex>>>,
+}
+
+impl IndexedRows {
+    pub fn new(
+        name: &'static str,
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<IndexedRows> {
+        Ok(IndexedRows {
+            name,
+            batch: concat_batches(&schema, batches)?,
+            indexes: Mutex::default(),
+        })
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.batch.schema()
+    }
+
+    /// Whether `column` can be indexed (text columns only).
+    pub fn indexable(&self, column: usize) -> bool {
+        self.batch
+            .schema()
+            .fields()
+            .get(column)
+            .is_some_and(|f| f.data_type() == &DataType::Utf8)
+    }
+
+    /// The index on `column` (which must be `indexable`), built on first use. NULLs are
+    /// left out: they equal nothing.
+    pub fn index(&self, column: usize) -> Arc<KeyIndex> {
+        let mut all = self.indexes.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(all.entry(column).or_insert_with(|| {
+            let values = self.batch.column(column).as_string::<i32>();
+            let mut index = KeyIndex::new();
+            for (row, v) in values.iter().enumerate() {
+                if let Some(v) = v {
+                    index.entry(v.to_string()).or_default().push(row as u32);
+                }
+            }
+            Arc::new(index)
+        }))
+    }
+}
+
+/// What an `IndexedRows` was built from: the table, the id of its stored node (content
+/// hash) and a digest of any rows derived for it. Equal keys mean equal rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKey {
+    pub table: &'static str,
+    pub node: Option<crate::store::Id>,
+    pub derived: crate::store::Id,
+}
+
+/// Tables kept (most recent last) and the rows they may hold together.
+const CACHE_TABLES: usize = 16;
+const CACHE_ROWS: usize = 4_000_000;
+
+static CACHE: Mutex<Vec<(CacheKey, Arc<IndexedRows>)>> = Mutex::new(Vec::new());
+
+/// The cached rows for `key`, or `load()`ed and cached.
+pub fn cached<E>(
+    key: CacheKey,
+    load: impl FnOnce() -> std::result::Result<IndexedRows, E>,
+) -> std::result::Result<Arc<IndexedRows>, E> {
+    {
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = cache.iter().position(|(k, _)| *k == key) {
+            let hit = cache.remove(at);
+            let rows = Arc::clone(&hit.1);
+            cache.push(hit);
+            return Ok(rows);
+        }
+    }
+    let rows = Arc::new(load()?);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    cache.retain(|(k, _)| *k != key);
+    cache.push((key, Arc::clone(&rows)));
+    let total = |c: &Vec<(CacheKey, Arc<IndexedRows>)>| -> usize {
+        c.iter().map(|(_, r)| r.batch.num_rows()).sum()
+    };
+    while cache.len() > CACHE_TABLES || (cache.len() > 1 && total(&cache) > CACHE_ROWS) {
+        cache.remove(0);
+    }
+    Ok(rows)
+}
+
+/// A digest of a batch's values (for `CacheKey::derived`).
+pub fn digest(batch: &RecordBatch) -> crate::store::Id {
+    use datafusion::arrow::array::Array;
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update((batch.num_rows() as u64).to_le_bytes());
+    for c in batch.columns() {
+        let data = c.to_data();
+        h.update(format!("{:?}", data.data_type()).as_bytes());
+        h.update((data.offset() as u64).to_le_bytes());
+        h.update((data.len() as u64).to_le_bytes());
+        for b in data.buffers() {
+            h.update((b.len() as u64).to_le_bytes());
+            h.update(b.as_slice());
+        }
+        match c.nulls() {
+            Some(n) => h.update(n.inner().sliced().as_slice()),
+            None => h.update([0xff]),
+        }
+    }
+    crate::store::Id::from_slice(&h.finalize()).expect("32-byte digest")
+}
+
+/// Scan of an `IndexedRows`: one partition, the projected columns, at most `limit` rows.
+#[derive(Debug)]
+pub struct IndexedScanExec {
+    pub rows: Arc<IndexedRows>,
+    /// Columns of `rows` this scan returns, in order.
+    pub projection: Vec<usize>,
+    limit: Option<usize>,
+    props: Arc<PlanProperties>,
+}
+
+impl IndexedScanExec {
+    pub fn try_new(
+        rows: Arc<IndexedRows>,
+        projection: Option<&Vec<usize>>,
+        limit: Option<usize>,
+    ) -> Result<IndexedScanExec> {
+        let projection = match projection {
+            Some(p) => p.clone(),
+            None => (0..rows.schema().fields().len()).collect(),
+        };
+        let schema = Arc::new(rows.schema().project(&projection)?);
+        let props = PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        Ok(IndexedScanExec {
+            rows,
+            projection,
+            limit,
+            props: Arc::new(props),
+        })
+    }
+
+    fn num_rows(&self) -> usize {
+        let n = self.rows.batch.num_rows();
+        self.limit.map_or(n, |l| l.min(n))
+    }
+}
+
+impl DisplayAs for IndexedScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let names: Vec<String> = self
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        write!(
+            f,
+            "IndexedScanExec: table={}, rows={}, projection=[{}]",
+            self.rows.name,
+            self.num_rows(),
+            names.join(", ")
+        )
+    }
+}
+
+impl ExecutionPlan for IndexedScanExec {
+    fn name(&self) -> &'static str {
+        "IndexedScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.props
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        _: Vec<Arc<dyn ExecutionPlan>>,
+        _: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        _partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let all = self
+            .rows
+            .batch
+            .project(&self.projection)?
+            .slice(0, self.num_rows());
+        let size = context.session_config().batch_size().max(1);
+        let batches = (0..all.num_rows())
+            .step_by(size)
+            .map(|at| all.slice(at, size.min(all.num_rows() - at)))
+            .collect();
+        Ok(Box::pin(MemoryStream::try_new(
+            batches,
+            self.schema(),
+            None,
+        )?))
+    }
+
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        _args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        let mut s = Statistics::new_unknown(&self.schema());
+        s.num_rows = Precision::Exact(self.num_rows());
+        Ok(Arc::new(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::StringArray;
+    use datafusion::arrow::datatypes::{Field, Schema};
+
+    #[test]
+    fn index_skips_nulls_and_keeps_every_row_of_a_key() {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true)]));
+        let b = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(StringArray::from(vec![
+                Some("a"),
+                None,
+                Some("b"),
+                Some("a"),
+            ]))],
+        )
+        .unwrap();
+        let rows = IndexedRows::new("t", schema, &[b]).unwrap();
+        assert!(rows.indexable(0));
+        let index = rows.index(0);
+        assert_eq!(index.get("a"), Some(&vec![0, 3]));
+        assert_eq!(index.get("b"), Some(&vec![2]));
+        assert_eq!(index.len(), 2);
+    }
+}
