@@ -5,6 +5,7 @@
 
 pub mod detect;
 pub mod error;
+pub mod lineproto;
 pub mod rosbag1;
 pub mod steps;
 
@@ -219,6 +220,10 @@ pub fn ingest_file(
             open(&src.path)?,
             opts,
         )?;
+        done.warnings.extend(warnings);
+    } else if done.format == Format::LineProtocol && done.changed {
+        let warnings =
+            lineproto::ingest_file(edit, chunks, &src.name, open(&src.path)?, opts.strict)?;
         done.warnings.extend(warnings);
     }
     Ok(done)

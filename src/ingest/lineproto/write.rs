@@ -1,0 +1,517 @@
+//! Points → rows of one table per measurement, written into a working-set edit.
+//! Columns: `time`, one text column per tag key, one typed column per field key; new
+//! keys add nullable columns. A line whose field type differs from the table's (or an
+//! earlier line's) is refused, naming line and field, and the other lines are kept.
+//! A point with the measurement, tag set and time of one already stored or written
+//! earlier replaces it, its fields merged over the old ones (InfluxDB's rule).
+
+use super::parse::{parse_line, FieldValue, Point};
+use crate::store::ChunkWriter;
+use crate::version::manifest::{SegmentMeta, StatValue, TableNode};
+use crate::version::{rows, segment, VersionError, WorkingEdit};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampNanosecondArray, UInt64Array,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Tables that are not measurements.
+const RESERVED: &[&str] = &[
+    "files",
+    "topics",
+    "messages",
+    "episodes",
+    "steps",
+    "versions",
+    "refs",
+    "lineage_edges",
+    "experiments",
+    "models",
+    "storage",
+];
+
+/// Lines per request or file we accept errors for before giving up listing them.
+const MAX_ERRORS: usize = 1000;
+
+/// The unit of the timestamps written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Precision {
+    #[default]
+    Nanoseconds,
+    Microseconds,
+    Milliseconds,
+    Seconds,
+    Minutes,
+    Hours,
+}
+
+impl Precision {
+    /// v2 names (`ns us ms s`) and v1's (`n u ms s m h`).
+    pub fn parse(s: &str) -> Option<Precision> {
+        Some(match s {
+            "" | "ns" | "n" => Precision::Nanoseconds,
+            "us" | "u" | "µ" => Precision::Microseconds,
+            "ms" => Precision::Milliseconds,
+            "s" => Precision::Seconds,
+            "m" => Precision::Minutes,
+            "h" => Precision::Hours,
+            _ => return None,
+        })
+    }
+
+    fn nanos(self) -> i64 {
+        match self {
+            Precision::Nanoseconds => 1,
+            Precision::Microseconds => 1_000,
+            Precision::Milliseconds => 1_000_000,
+            Precision::Seconds => 1_000_000_000,
+            Precision::Minutes => 60_000_000_000,
+            Precision::Hours => 3_600_000_000_000,
+        }
+    }
+}
+
+/// A refused line: its number (1-based) and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// What a write did.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// Points stored (after duplicates within the write were merged).
+    pub points: u64,
+    /// Lines refused, in order (at most `MAX_ERRORS`), and how many in all.
+    pub errors: Vec<LineError>,
+    pub refused: usize,
+    pub tables: Vec<String>,
+}
+
+/// The column type of a field type.
+fn column_type(v: &FieldValue) -> DataType {
+    match v {
+        FieldValue::Float(_) => DataType::Float64,
+        FieldValue::Int(_) => DataType::Int64,
+        FieldValue::UInt(_) => DataType::UInt64,
+        FieldValue::Bool(_) => DataType::Boolean,
+        FieldValue::Str(_) => DataType::Utf8,
+    }
+}
+
+fn type_name(t: &DataType) -> &'static str {
+    match t {
+        DataType::Float64 => "float",
+        DataType::Int64 => "integer",
+        DataType::UInt64 => "unsigned",
+        DataType::Boolean => "boolean",
+        _ => "string",
+    }
+}
+
+/// What is known of one measurement's table: column types and which columns are tags.
+#[derive(Default)]
+struct Shape {
+    types: HashMap<String, DataType>,
+    tags: Vec<String>,
+    fields: Vec<String>,
+}
+
+/// A tag set: (key, value) sorted by key.
+type TagSet = Vec<(String, String)>;
+
+/// Rows of one measurement, merged by (tag set, time).
+#[derive(Default)]
+struct Rows {
+    at: HashMap<(TagSet, i64), usize>,
+    rows: Vec<(TagSet, i64, BTreeMap<String, FieldValue>)>,
+}
+
+fn time_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Nanosecond, None)
+}
+
+/// Whether `table` is a measurement table (its key starts with `time`).
+pub fn is_measurement(node: &TableNode) -> bool {
+    node.key.first().is_some_and(|k| k == "time")
+}
+
+fn shape_of(edit: &mut WorkingEdit<'_>, table: &str) -> Result<Option<Shape>, String> {
+    let node = match edit.root.table(table) {
+        Ok(Some(n)) => n.clone(),
+        Ok(None) => return Ok(Some(Shape::default())),
+        Err(e) => return Err(e.to_string()),
+    };
+    if !is_measurement(&node) {
+        return Ok(None);
+    }
+    let schema = segment::decode_schema(table, &node.schema).map_err(|e| e.to_string())?;
+    let mut shape = Shape::default();
+    for f in schema.fields() {
+        shape.types.insert(f.name().clone(), f.data_type().clone());
+        if node.key.contains(f.name()) {
+            if f.name() != "time" {
+                shape.tags.push(f.name().clone());
+            }
+        } else {
+            shape.fields.push(f.name().clone());
+        }
+    }
+    Ok(Some(shape))
+}
+
+/// Parses `text` and writes its points into `edit`. `now` (ns) stamps points without a
+/// timestamp. The first line of `text` is line `first_line`. Errors of single lines
+/// are collected; an error of the store stops the write.
+pub fn write_text(
+    edit: &mut WorkingEdit<'_>,
+    chunks: &mut ChunkWriter<'_>,
+    text: &str,
+    first_line: usize,
+    precision: Precision,
+    now: i64,
+) -> Result<Written, crate::Error> {
+    let mut out = Written::default();
+    let mut shapes: BTreeMap<String, Option<Shape>> = BTreeMap::new();
+    let mut data: BTreeMap<String, Rows> = BTreeMap::new();
+    let refuse = |out: &mut Written, line: usize, message: String| {
+        out.refused += 1;
+        if out.errors.len() < MAX_ERRORS {
+            out.errors.push(LineError { line, message });
+        }
+    };
+    for (i, raw) in text.split('\n').enumerate() {
+        let line_no = first_line + i;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let p = match parse_line(trimmed) {
+            Ok(p) => p,
+            Err(e) => {
+                let col = e.column + (line.len() - trimmed.len());
+                refuse(&mut out, line_no, format!("column {col}: {}", e.message));
+                continue;
+            }
+        };
+        let time = match p.timestamp {
+            None => now,
+            Some(t) => match t.checked_mul(precision.nanos()) {
+                Some(t) => t,
+                None => {
+                    refuse(
+                        &mut out,
+                        line_no,
+                        format!("timestamp {t} is out of range for this precision"),
+                    );
+                    continue;
+                }
+            },
+        };
+        if RESERVED.contains(&p.measurement.as_str()) {
+            let m = &p.measurement;
+            refuse(
+                &mut out,
+                line_no,
+                format!("measurement \"{m}\" is the name of a bagbase table"),
+            );
+            continue;
+        }
+        if !shapes.contains_key(&p.measurement) {
+            let s = shape_of(edit, &p.measurement).map_err(|detail| VersionError::Table {
+                table: p.measurement.clone(),
+                detail,
+            })?;
+            shapes.insert(p.measurement.clone(), s);
+        }
+        let Some(Some(shape)) = shapes.get_mut(&p.measurement) else {
+            let m = &p.measurement;
+            refuse(
+                &mut out,
+                line_no,
+                format!("measurement \"{m}\" is the name of a table that is not a measurement"),
+            );
+            continue;
+        };
+        if let Err(message) = check(shape, &p) {
+            refuse(&mut out, line_no, message);
+            continue;
+        }
+        admit(shape, &p);
+        let rows = data.entry(p.measurement.clone()).or_default();
+        let Point { tags, fields, .. } = p;
+        match rows.at.get(&(tags.clone(), time)) {
+            Some(&r) => rows.rows[r].2.extend(fields),
+            None => {
+                rows.at.insert((tags.clone(), time), rows.rows.len());
+                rows.rows.push((tags, time, fields.into_iter().collect()));
+            }
+        }
+    }
+    for (table, rows) in data {
+        let Some(Some(shape)) = shapes.get(&table) else {
+            continue;
+        };
+        out.points += store_rows(edit, chunks, &table, shape, rows)?;
+        out.tables.push(table);
+    }
+    Ok(out)
+}
+
+/// Refuses a line whose keys or types clash with the table (or earlier lines).
+fn check(shape: &Shape, p: &Point) -> Result<(), String> {
+    let m = &p.measurement;
+    for (k, _) in &p.tags {
+        if k == "time" {
+            return Err("tag key \"time\" is reserved for the timestamp".into());
+        }
+        if shape.fields.contains(k) {
+            return Err(format!(
+                "tag key \"{k}\" on measurement \"{m}\" is already a field key"
+            ));
+        }
+    }
+    for (k, v) in &p.fields {
+        if k == "time" {
+            return Err("field key \"time\" is reserved for the timestamp".into());
+        }
+        if shape.tags.contains(k) {
+            return Err(format!(
+                "field key \"{k}\" on measurement \"{m}\" is already a tag key"
+            ));
+        }
+        if let Some(have) = shape.types.get(k) {
+            if *have != column_type(v) {
+                return Err(format!(
+                    "field type conflict: input field \"{k}\" on measurement \"{m}\" is type {}, already exists as type {}",
+                    v.type_name(),
+                    type_name(have)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn admit(shape: &mut Shape, p: &Point) {
+    for (k, _) in &p.tags {
+        if !shape.tags.contains(k) {
+            shape.tags.push(k.clone());
+            shape.types.insert(k.clone(), DataType::Utf8);
+        }
+    }
+    for (k, v) in &p.fields {
+        if !shape.fields.contains(k) {
+            shape.fields.push(k.clone());
+            shape.types.insert(k.clone(), column_type(v));
+        }
+    }
+}
+
+/// The key of row `i` of a stored batch: its tag set (non-null tags, by key) and time.
+fn stored_key(b: &RecordBatch, tags: &[String], i: usize) -> Option<(TagSet, i64)> {
+    let time = b.column_by_name("time")?;
+    let time = time.as_primitive_opt::<datafusion::arrow::datatypes::TimestampNanosecondType>()?;
+    let mut set = Vec::new();
+    for t in tags {
+        if let Some(c) = b.column_by_name(t) {
+            let c = c.as_string_opt::<i32>()?;
+            if c.is_valid(i) {
+                set.push((t.clone(), c.value(i).to_string()));
+            }
+        }
+    }
+    set.sort();
+    Some((set, time.value(i)))
+}
+
+/// The field value at row `i` of column `c`, as the field type it was written with.
+fn stored_value(c: &ArrayRef, i: usize) -> Option<FieldValue> {
+    if c.is_null(i) {
+        return None;
+    }
+    Some(match c.data_type() {
+        DataType::Float64 => FieldValue::Float(
+            c.as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                .value(i),
+        ),
+        DataType::Int64 => FieldValue::Int(
+            c.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                .value(i),
+        ),
+        DataType::UInt64 => FieldValue::UInt(
+            c.as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
+                .value(i),
+        ),
+        DataType::Boolean => FieldValue::Bool(c.as_boolean().value(i)),
+        DataType::Utf8 => FieldValue::Str(c.as_string::<i32>().value(i).to_string()),
+        _ => return None,
+    })
+}
+
+/// Merges stored points that the new ones overwrite into them and rewrites (or drops)
+/// the stored segments that held them; then writes the new rows as one segment.
+fn store_rows(
+    edit: &mut WorkingEdit<'_>,
+    chunks: &mut ChunkWriter<'_>,
+    table: &str,
+    shape: &Shape,
+    mut rows: Rows,
+) -> Result<u64, crate::Error> {
+    let (lo, hi) = rows.rows.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
+        (lo.min(r.1), hi.max(r.1))
+    });
+    let node = edit.root.table(table)?.cloned();
+    let mut kept: Vec<SegmentMeta> = Vec::new();
+    let mut rewritten: Vec<(SegmentMeta, Option<RecordBatch>)> = Vec::new();
+    let store = chunks.store();
+    if let Some(node) = &node {
+        let tags: Vec<String> = node.key.iter().filter(|k| *k != "time").cloned().collect();
+        for seg in &node.segments {
+            let overlaps = match seg.stats.get("time").map(|s| (&s.min, &s.max)) {
+                Some((Some(StatValue::Int(min)), Some(StatValue::Int(max)))) => {
+                    *min <= hi && *max >= lo
+                }
+                _ => true,
+            };
+            if !overlaps {
+                kept.push(seg.clone());
+                continue;
+            }
+            let schema = segment::decode_schema(table, &node.schema)?;
+            let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            let b = rows::read_segment(store, Some(&edit.nodes), table, seg, &cols)?;
+            let mut keep = vec![true; b.num_rows()];
+            for (i, k) in keep.iter_mut().enumerate() {
+                let Some(key) = stored_key(&b, &tags, i) else {
+                    continue;
+                };
+                if let Some(&r) = rows.at.get(&key) {
+                    *k = false;
+                    let new = &mut rows.rows[r].2;
+                    for f in &shape.fields {
+                        if new.contains_key(f) {
+                            continue;
+                        }
+                        if let Some(v) = b.column_by_name(f).and_then(|c| stored_value(c, i)) {
+                            new.insert(f.clone(), v);
+                        }
+                    }
+                }
+            }
+            if keep.iter().all(|k| *k) {
+                kept.push(seg.clone());
+            } else if keep.iter().any(|k| *k) {
+                let mask = BooleanArray::from(keep);
+                let rest =
+                    datafusion::arrow::compute::filter_record_batch(&b, &mask).map_err(|e| {
+                        VersionError::Table {
+                            table: table.into(),
+                            detail: e.to_string(),
+                        }
+                    })?;
+                rewritten.push((seg.clone(), Some(rest)));
+            } else {
+                rewritten.push((seg.clone(), None));
+            }
+        }
+    }
+    let batch = build_batch(table, shape, &mut rows)?;
+    let n = batch.num_rows() as u64;
+    let kv = chunks.kv();
+    let mut segments = kept;
+    for (_, rest) in rewritten {
+        if let Some(rest) = rest {
+            let s = rest.schema();
+            segments.push(segment::write_segment(
+                table,
+                chunks,
+                &mut edit.nodes,
+                kv,
+                &s,
+                &[rest],
+            )?);
+        }
+    }
+    let schema = batch.schema();
+    let seg = segment::write_segment(table, chunks, &mut edit.nodes, kv, &schema, &[batch])?;
+    let mut key = vec!["time".to_string()];
+    key.extend(shape.tags.iter().cloned());
+    if let Some(mut node) = node {
+        node.segments = segments;
+        edit.root.put_table(table, node);
+    }
+    edit.root
+        .add_segments(table, segment::encode_schema(&schema), key, vec![seg])?;
+    Ok(n)
+}
+
+/// The rows as one batch sorted by time: `time`, tags (by key), fields (by key).
+fn build_batch(table: &str, shape: &Shape, rows: &mut Rows) -> Result<RecordBatch, VersionError> {
+    rows.rows.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    let mut tags: Vec<&String> = shape.tags.iter().collect();
+    tags.sort();
+    let mut fields: Vec<&String> = shape
+        .fields
+        .iter()
+        .filter(|f| rows.rows.iter().any(|r| r.2.contains_key(*f)))
+        .collect();
+    fields.sort();
+    let tags: Vec<&String> = tags
+        .into_iter()
+        .filter(|t| rows.rows.iter().any(|r| r.0.iter().any(|(k, _)| k == *t)))
+        .collect();
+    let mut columns: Vec<Field> = vec![Field::new("time", time_type(), false)];
+    let mut arrays: Vec<ArrayRef> = vec![Arc::new(TimestampNanosecondArray::from_iter_values(
+        rows.rows.iter().map(|r| r.1),
+    ))];
+    for t in &tags {
+        columns.push(Field::new(t.as_str(), DataType::Utf8, true));
+        arrays.push(Arc::new(StringArray::from_iter(rows.rows.iter().map(
+            |r| r.0.iter().find(|(k, _)| k == *t).map(|(_, v)| v.as_str()),
+        ))));
+    }
+    for f in &fields {
+        let ty = shape.types.get(*f).cloned().unwrap_or(DataType::Utf8);
+        let values = rows.rows.iter().map(|r| r.2.get(*f));
+        let a: ArrayRef = match ty {
+            DataType::Float64 => Arc::new(Float64Array::from_iter(values.map(|v| match v {
+                Some(FieldValue::Float(x)) => Some(*x),
+                _ => None,
+            }))),
+            DataType::Int64 => Arc::new(Int64Array::from_iter(values.map(|v| match v {
+                Some(FieldValue::Int(x)) => Some(*x),
+                _ => None,
+            }))),
+            DataType::UInt64 => Arc::new(UInt64Array::from_iter(values.map(|v| match v {
+                Some(FieldValue::UInt(x)) => Some(*x),
+                _ => None,
+            }))),
+            DataType::Boolean => Arc::new(BooleanArray::from_iter(values.map(|v| match v {
+                Some(FieldValue::Bool(x)) => Some(*x),
+                _ => None,
+            }))),
+            _ => Arc::new(StringArray::from_iter(values.map(|v| match v {
+                Some(FieldValue::Str(x)) => Some(x.as_str()),
+                _ => None,
+            }))),
+        };
+        columns.push(Field::new(f.as_str(), ty, true));
+        arrays.push(a);
+    }
+    let schema: SchemaRef = Arc::new(Schema::new(columns));
+    RecordBatch::try_new(schema, arrays).map_err(|e| VersionError::Table {
+        table: table.into(),
+        detail: e.to_string(),
+    })
+}
