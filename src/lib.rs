@@ -242,6 +242,35 @@ impl Store {
         )?)
     }
 
+    /// Writes InfluxDB line protocol into the working set of `branch`: each of
+    /// `writes` is (text, precision, the time for points without one, ns). All are
+    /// published together, durably, before this returns (the HTTP server's group
+    /// commit); each gets its own report of points written and lines refused.
+    pub fn write_lines(
+        &self,
+        branch: &str,
+        writes: &[(&str, ingest::lineproto::Precision, i64)],
+    ) -> Result<Vec<ingest::lineproto::Written>> {
+        let _g = self.lock();
+        let kv = self.chunks.kv();
+        let mut edit = WorkingEdit::begin(kv, branch)?;
+        let mut w = self.chunks.writer();
+        let mut out = Vec::with_capacity(writes.len());
+        for (text, precision, now) in writes {
+            out.push(ingest::lineproto::write::write_text(
+                &mut edit, &mut w, text, 1, *precision, *now,
+            )?);
+        }
+        if out.iter().all(|o| o.points == 0) {
+            return Ok(out);
+        }
+        w.finish()?;
+        let (batch, _root) = edit.finish()?;
+        self.chunks.publish(batch)?;
+        w.keep();
+        Ok(out)
+    }
+
     /// Opens `table` in the working set of `branch` for several changes published at
     /// once: replace or drop partitions (an episode, a file) and append segments.
     pub fn edit_table(

@@ -134,6 +134,13 @@ enum Command {
         /// more fails with SQLSTATE 53200.
         #[arg(long)]
         memory_limit: Option<usize>,
+        /// Also take InfluxDB line-protocol writes over HTTP on this address
+        /// (POST /write, POST /api/v2/write, GET /health, /ping).
+        #[arg(long)]
+        http: Option<std::net::SocketAddr>,
+        /// Largest HTTP request body accepted, in MiB (compressed or not).
+        #[arg(long, default_value_t = 25)]
+        max_body_mb: usize,
     },
     /// Manage the users who may connect to `serve`.
     User {
@@ -327,6 +334,8 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
             tls_key,
             auth,
             memory_limit,
+            http,
+            max_body_mb,
         } => {
             let store = std::sync::Arc::new(Store::open(&path)?);
             let opts = bagbase::server::ServeOptions {
@@ -335,6 +344,8 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
                 tls_key,
                 auth,
                 memory_limit: memory_limit.map(|m| m << 20),
+                http,
+                max_body: max_body_mb << 20,
             };
             let rt = runtime()?;
             let served = rt.block_on(async {
@@ -345,8 +356,11 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
                 bagbase::server::serve(
                     store,
                     opts,
-                    |addr| {
+                    |addr, http| {
                         println!("bagbase serving {} on {addr}", path.display());
+                        if let Some(http) = http {
+                            println!("bagbase http (InfluxDB writes) on {http}");
+                        }
                         let _ = std::io::Write::flush(&mut std::io::stdout());
                     },
                     shutdown_signal(term, int),

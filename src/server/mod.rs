@@ -7,6 +7,7 @@
 //! `sqlstate` (the one place errors get their SQLSTATE), this file (transport).
 
 mod hooks;
+pub mod http;
 mod query;
 mod sqlstate;
 mod startup;
@@ -50,6 +51,10 @@ pub struct ServeOptions {
     pub auth: AuthMethod,
     /// Bytes one ref's queries may hold at once; a query needing more fails (53200).
     pub memory_limit: Option<usize>,
+    /// Also serve InfluxDB-compatible writes over HTTP here.
+    pub http: Option<SocketAddr>,
+    /// Largest HTTP request body (compressed or not); larger gets 413.
+    pub max_body: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +117,12 @@ pub fn check_options(store: &Store, opts: &ServeOptions) -> Result<(), ServerErr
             opts.listen
         )));
     }
+    if let Some(http) = opts.http.filter(|a| !has_users && !a.ip().is_loopback()) {
+        return Err(ServerError::Refused(format!(
+            "refusing to serve HTTP on {http} without users: writes would not authenticate. \
+             Add one with 'bagbase user add NAME --role write', or listen on 127.0.0.1"
+        )));
+    }
     if opts.auth == AuthMethod::Password && opts.tls_cert.is_none() {
         return Err(ServerError::Refused(
             "--auth password sends passwords in clear text: it needs --tls-cert and --tls-key"
@@ -128,11 +139,11 @@ pub fn check_options(store: &Store, opts: &ServeOptions) -> Result<(), ServerErr
 
 /// Serves until `shutdown` resolves (SIGTERM / Ctrl-C in the CLI), then stops
 /// accepting and waits for running connections to finish their current query.
-/// `ready` gets the bound address (port 0 picks a free one).
+/// `ready` gets the bound addresses, PostgreSQL then HTTP (port 0 picks a free one).
 pub async fn serve(
     store: Arc<Store>,
     opts: ServeOptions,
-    ready: impl FnOnce(SocketAddr),
+    ready: impl FnOnce(SocketAddr, Option<SocketAddr>),
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServerError> {
     check_options(&store, &opts)?;
@@ -150,6 +161,28 @@ pub async fn serve(
         addr: opts.listen,
         source,
     })?;
+    let http = match opts.http {
+        Some(at) => {
+            let l = TcpListener::bind(at)
+                .await
+                .map_err(|source| ServerError::Bind { addr: at, source })?;
+            let bound = l
+                .local_addr()
+                .map_err(|source| ServerError::Bind { addr: at, source })?;
+            Some((l, bound))
+        }
+        None => None,
+    };
+    let stop_http = Arc::new(tokio::sync::Notify::new());
+    let http_addr = http.as_ref().map(|(_, a)| *a);
+    let http_task = http.map(|(l, _)| {
+        let stop = Arc::clone(&stop_http);
+        let store = Arc::clone(&store);
+        let max_body = opts.max_body;
+        tokio::spawn(async move {
+            http::serve(store, l, max_body, async move { stop.notified().await }).await
+        })
+    });
     let shared = Arc::new(Shared {
         store,
         sessions: query::Sessions::default(),
@@ -160,7 +193,7 @@ pub async fn serve(
         queries: Arc::new(query::QueryService::new(Arc::clone(&shared))),
         shared,
     });
-    ready(addr);
+    ready(addr, http_addr);
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -178,6 +211,10 @@ pub async fn serve(
         }
     }
     drop(listener);
+    stop_http.notify_one();
+    if let Some(t) = http_task {
+        let _ = t.await;
+    }
     // Give open connections a grace period to finish what they are running.
     let grace = tokio::time::sleep(std::time::Duration::from_secs(10));
     tokio::pin!(grace);
