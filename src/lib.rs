@@ -264,6 +264,51 @@ impl Store {
         if out.iter().all(|o| o.points == 0) {
             return Ok(out);
         }
+        // Whole segments past a retention rule go with the write that outdates them.
+        let now = version::record::now_ns();
+        for (table, keep) in ingest::lineproto::retention::list(kv)? {
+            if out.iter().any(|o| o.tables.contains(&table)) {
+                let cutoff = now.saturating_sub(keep);
+                ingest::lineproto::retention::trim(&mut edit, &mut w, &table, cutoff, false)?;
+            }
+        }
+        w.finish()?;
+        let (batch, _root) = edit.finish()?;
+        self.chunks.publish(batch)?;
+        w.keep();
+        Ok(out)
+    }
+
+    /// Sets how long points of `measurement` are kept (None: forever), for every branch.
+    pub fn set_retention(&self, measurement: &str, keep_ns: Option<i64>) -> Result<()> {
+        let _g = self.lock();
+        let b = ingest::lineproto::retention::set(measurement, keep_ns);
+        self.chunks.publish(b)?;
+        Ok(())
+    }
+
+    /// The retention rules: (measurement, nanoseconds kept).
+    pub fn retention(&self) -> Result<Vec<(String, i64)>> {
+        Ok(ingest::lineproto::retention::list(self.chunks.kv())?)
+    }
+
+    /// Removes every point older than its measurement's retention from the working set
+    /// of `branch`; returns (measurement, rows removed) for each rule.
+    pub fn apply_retention(&self, branch: &str) -> Result<Vec<(String, u64)>> {
+        let _g = self.lock();
+        let kv = self.chunks.kv();
+        let mut edit = WorkingEdit::begin(kv, branch)?;
+        let mut w = self.chunks.writer();
+        let now = version::record::now_ns();
+        let mut out = Vec::new();
+        for (table, keep) in ingest::lineproto::retention::list(kv)? {
+            let cutoff = now.saturating_sub(keep);
+            let n = ingest::lineproto::retention::trim(&mut edit, &mut w, &table, cutoff, true)?;
+            out.push((table, n));
+        }
+        if out.iter().all(|(_, n)| *n == 0) {
+            return Ok(out);
+        }
         w.finish()?;
         let (batch, _root) = edit.finish()?;
         self.chunks.publish(batch)?;

@@ -147,10 +147,34 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// How long points of a measurement are kept (line-protocol tables).
+    Retention {
+        #[command(subcommand)]
+        action: RetentionAction,
+    },
     /// Re-hash every chunk and check every manifest; exit 1 on any damage.
     Fsck,
     /// Drop chunks and nodes that no version and no working set references.
     Gc,
+}
+
+#[derive(Subcommand)]
+enum RetentionAction {
+    /// Keep points of MEASUREMENT for DURATION (30d, 12h, 90m, 2w; inf = forever), and
+    /// remove older ones from the branch's working set now.
+    Set {
+        measurement: String,
+        duration: String,
+        #[arg(long, default_value = "main")]
+        branch: String,
+    },
+    /// List the rules.
+    List,
+    /// Remove every point older than its rule from the branch's working set.
+    Apply {
+        #[arg(long, default_value = "main")]
+        branch: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -376,6 +400,44 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
                 }
             }
         }
+        Command::Retention { action } => {
+            let store = Store::open(&path)?;
+            let apply = |branch: &str| -> Result<(), bagbase::Error> {
+                for (table, n) in store.apply_retention(branch)? {
+                    println!("{table}: {n} points older than the rule removed from {branch}");
+                }
+                Ok(())
+            };
+            match action {
+                RetentionAction::Set {
+                    measurement,
+                    duration,
+                    branch,
+                } => {
+                    let keep =
+                        match bagbase::ingest::lineproto::retention::parse_duration(&duration) {
+                            Ok(k) => k,
+                            Err(e) => {
+                                eprintln!("error: {e}");
+                                return Ok(2);
+                            }
+                        };
+                    store.set_retention(&measurement, keep)?;
+                    match keep {
+                        Some(_) => println!("{measurement}: points kept for {duration}"),
+                        None => println!("{measurement}: points kept forever"),
+                    }
+                    apply(&branch)?;
+                }
+                RetentionAction::List => {
+                    for (m, ns) in store.retention()? {
+                        println!("{m}\t{}", human_duration(ns));
+                    }
+                }
+                RetentionAction::Apply { branch } => apply(&branch)?,
+            }
+            Ok(0)
+        }
         Command::User { action } => {
             let store = Store::open(&path)?;
             match action {
@@ -470,4 +532,19 @@ fn align_config(
         cfg.fps = None;
     }
     Ok(cfg)
+}
+
+/// Nanoseconds as the largest whole unit (`30d`, `90m`).
+fn human_duration(ns: i64) -> String {
+    for (unit, size) in [
+        ("w", 604_800_000_000_000i64),
+        ("d", 86_400_000_000_000),
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+    ] {
+        if ns % size == 0 {
+            return format!("{}{unit}", ns / size);
+        }
+    }
+    format!("{}s", ns / 1_000_000_000)
 }

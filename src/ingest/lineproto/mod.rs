@@ -4,6 +4,7 @@
 //! bodies through `write::write_text`.
 
 pub mod parse;
+pub mod retention;
 pub mod write;
 
 pub use write::{LineError, Precision, Written};
