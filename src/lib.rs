@@ -316,6 +316,55 @@ impl Store {
         Ok(out)
     }
 
+    /// Adds a downsampling rule (`source` rolled up into `target` every `every_ns`,
+    /// for every branch) and backfills `target` in the working set of `branch` from
+    /// the rows `source` has there; returns the rollup points written.
+    pub fn add_downsample(
+        &self,
+        source: &str,
+        target: &str,
+        every_ns: i64,
+        branch: &str,
+    ) -> Result<u64> {
+        use ingest::lineproto::downsample;
+        let _g = self.lock();
+        let kv = self.chunks.kv();
+        let rule = downsample::Rule {
+            target: target.to_string(),
+            source: source.to_string(),
+            every_ns,
+        };
+        let rule_batch = downsample::add(kv, &rule).map_err(|what| ingest::IngestError::Bad {
+            path: format!("downsample rule {target}"),
+            what,
+        })?;
+        let mut edit = WorkingEdit::begin(kv, branch)?;
+        let mut w = self.chunks.writer();
+        let mut n = 0;
+        if let Some((lo, hi)) = downsample::source_range(&mut edit, source)? {
+            n = downsample::refresh(&mut edit, &mut w, &rule, lo, hi)?;
+        }
+        w.finish()?;
+        let (mut batch, _root) = edit.finish()?;
+        batch.extend(rule_batch);
+        self.chunks.publish(batch)?;
+        w.keep();
+        Ok(n)
+    }
+
+    /// The downsampling rules.
+    pub fn downsample_rules(&self) -> Result<Vec<ingest::lineproto::downsample::Rule>> {
+        Ok(ingest::lineproto::downsample::list(self.chunks.kv())?)
+    }
+
+    /// Removes the rule that fills `target` (its rows stay).
+    pub fn remove_downsample(&self, target: &str) -> Result<()> {
+        let _g = self.lock();
+        self.chunks
+            .publish(ingest::lineproto::downsample::remove(target))?;
+        Ok(())
+    }
+
     /// Opens `table` in the working set of `branch` for several changes published at
     /// once: replace or drop partitions (an episode, a file) and append segments.
     pub fn edit_table(

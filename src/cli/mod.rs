@@ -152,6 +152,11 @@ enum Command {
         #[command(subcommand)]
         action: RetentionAction,
     },
+    /// Rollup tables of line-protocol measurements, kept up to date on every write.
+    Downsample {
+        #[command(subcommand)]
+        action: DownsampleAction,
+    },
     /// Re-hash every chunk and check every manifest; exit 1 on any damage.
     Fsck,
     /// Drop chunks and nodes that no version and no working set references.
@@ -175,6 +180,26 @@ enum RetentionAction {
         #[arg(long, default_value = "main")]
         branch: String,
     },
+}
+
+#[derive(Subcommand)]
+enum DownsampleAction {
+    /// Roll SOURCE up into TARGET: per tag set and bucket of --every, `count` and
+    /// `mean_`/`min_`/`max_` of every numeric field; backfilled now, then kept up to
+    /// date by every write into SOURCE.
+    Add {
+        source: String,
+        #[arg(long)]
+        every: String,
+        #[arg(long)]
+        into: String,
+        #[arg(long, default_value = "main")]
+        branch: String,
+    },
+    /// List the rules.
+    List,
+    /// Stop maintaining TARGET (its rows stay).
+    Remove { target: String },
 }
 
 #[derive(Subcommand)]
@@ -399,6 +424,42 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
                     Ok(1)
                 }
             }
+        }
+        Command::Downsample { action } => {
+            let store = Store::open(&path)?;
+            match action {
+                DownsampleAction::Add {
+                    source,
+                    every,
+                    into,
+                    branch,
+                } => {
+                    let every_ns =
+                        match bagbase::ingest::lineproto::retention::parse_duration(&every) {
+                            Ok(Some(ns)) => ns,
+                            Ok(None) => {
+                                eprintln!("error: --every needs a finite duration, like 5m");
+                                return Ok(2);
+                            }
+                            Err(e) => {
+                                eprintln!("error: {e}");
+                                return Ok(2);
+                            }
+                        };
+                    let n = store.add_downsample(&source, &into, every_ns, &branch)?;
+                    println!("{into}: {source} rolled up every {every}; {n} points backfilled on {branch}");
+                }
+                DownsampleAction::List => {
+                    for r in store.downsample_rules()? {
+                        println!("{}\t{}\t{}", r.target, r.source, human_duration(r.every_ns));
+                    }
+                }
+                DownsampleAction::Remove { target } => {
+                    store.remove_downsample(&target)?;
+                    println!("{target}: no longer maintained");
+                }
+            }
+            Ok(0)
         }
         Command::Retention { action } => {
             let store = Store::open(&path)?;

@@ -3,6 +3,7 @@
 //! so memory stays bounded whatever the file's size; the HTTP server writes request
 //! bodies through `write::write_text`.
 
+pub mod downsample;
 pub mod parse;
 pub mod retention;
 pub mod write;

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Tables that are not measurements.
-const RESERVED: &[&str] = &[
+pub const RESERVED: &[&str] = &[
     "files",
     "topics",
     "messages",
@@ -127,7 +127,7 @@ struct Shape {
 }
 
 /// A tag set: (key, value) sorted by key.
-type TagSet = Vec<(String, String)>;
+pub type TagSet = Vec<(String, String)>;
 
 /// Rows of one measurement, merged by (tag set, time).
 #[derive(Default)]
@@ -258,14 +258,64 @@ pub fn write_text(
             }
         }
     }
+    let rules = super::downsample::list(chunks.kv())?;
     for (table, rows) in data {
         let Some(Some(shape)) = shapes.get(&table) else {
             continue;
         };
+        let (lo, hi) = time_range(&rows);
         out.points += store_rows(edit, chunks, &table, shape, rows)?;
+        for rule in rules.iter().filter(|r| r.source == table) {
+            super::downsample::refresh(edit, chunks, rule, lo, hi)?;
+        }
         out.tables.push(table);
     }
     Ok(out)
+}
+
+fn time_range(rows: &Rows) -> (i64, i64) {
+    rows.rows.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
+        (lo.min(r.1), hi.max(r.1))
+    })
+}
+
+/// Writes computed points (a rollup) into `table`, replacing points of the same tag set
+/// and time; fields whose type clashes with the table are left out.
+pub fn write_points(
+    edit: &mut WorkingEdit<'_>,
+    chunks: &mut ChunkWriter<'_>,
+    table: &str,
+    points: Vec<(TagSet, i64, BTreeMap<String, FieldValue>)>,
+) -> Result<u64, crate::Error> {
+    if points.is_empty() {
+        return Ok(0);
+    }
+    let Some(mut shape) = shape_of(edit, table).map_err(|detail| VersionError::Table {
+        table: table.into(),
+        detail,
+    })?
+    else {
+        return Err(VersionError::Table {
+            table: table.into(),
+            detail: "is not a measurement table".into(),
+        }
+        .into());
+    };
+    let mut rows = Rows::default();
+    for (tags, time, mut fields) in points {
+        fields.retain(|k, v| shape.types.get(k).is_none_or(|t| *t == column_type(v)));
+        let p = Point {
+            measurement: table.to_string(),
+            tags,
+            fields: fields.into_iter().collect(),
+            timestamp: Some(time),
+        };
+        admit(&mut shape, &p);
+        let Point { tags, fields, .. } = p;
+        rows.at.insert((tags.clone(), time), rows.rows.len());
+        rows.rows.push((tags, time, fields.into_iter().collect()));
+    }
+    store_rows(edit, chunks, table, &shape, rows)
 }
 
 /// Refuses a line whose keys or types clash with the table (or earlier lines).
