@@ -1,8 +1,10 @@
 //! `bagbase serve` with real clients: psql (catalog commands, SQLSTATEs, roles, auth),
 //! the startup queries of DBeaver, Grafana and Metabase (tests/wire/tool_startup.py),
 //! the Python drivers in tests/wire/clients.py (psycopg 3, psycopg2, asyncpg,
-//! SQLAlchemy + pandas), malformed frontend messages, and SIGTERM.
-//! Needs `psql`, `openssl` and the Python packages that ./scripts/test installs.
+//! SQLAlchemy + pandas), node-postgres (tests/wire/node), PgJDBC (tests/wire/jdbc),
+//! malformed frontend messages, and SIGTERM.
+//! Needs `psql`, `openssl`, `node`, `java`, PgJDBC and the Python packages that
+//! ./scripts/test installs.
 
 mod common;
 
@@ -246,20 +248,44 @@ fn md5_auth_and_trust_rules() {
 
 /// Runs a Python client script against a TLS server as the reader; it must exit 0.
 fn python_script_passes(script: &str) {
+    client_passes(&["python3", script]);
+}
+
+/// Runs a client program (`cmd` then HOST PORT USER PASSWORD) against a TLS server as
+/// the reader; it must exit 0.
+fn client_passes(cmd: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let (store, cert, key) = fixture(dir.path());
     let s = Server::start(&store, &tls_args(&cert, &key));
-    let out = Command::new("python3")
-        .args([script, "127.0.0.1", &s.port.to_string()])
+    let out = Command::new(cmd[0])
+        .args(&cmd[1..])
+        .args(["127.0.0.1", &s.port.to_string()])
         .args(["reader", "reader-secret"])
         .output()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{} is installed (./scripts/test installs it): {e}", cmd[0]));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{text}");
+}
+
+/// node-postgres (tests/wire/node; ./scripts/test runs `npm ci` there).
+#[test]
+fn node_postgres() {
+    client_passes(&["node", "tests/wire/node/client.js"]);
+}
+
+/// PgJDBC from Debian's libpostgresql-jdbc-java, as a single-file Java program.
+#[test]
+fn pgjdbc() {
+    client_passes(&[
+        "java",
+        "-cp",
+        "/usr/share/java/postgresql.jar",
+        "tests/wire/jdbc/JdbcClient.java",
+    ]);
 }
 
 #[test]
