@@ -271,6 +271,13 @@ fn client_passes(cmd: &[&str]) {
     assert!(out.status.success(), "{text}");
 }
 
+/// A cancelled query ends with 57014 and the connection stays usable (psycopg 3 over the
+/// extended protocol, psycopg2 over the simple one).
+#[test]
+fn cancel_gives_57014() {
+    python_script_passes("tests/wire/cancel.py");
+}
+
 /// node-postgres (tests/wire/node; ./scripts/test runs `npm ci` there).
 #[test]
 fn node_postgres() {

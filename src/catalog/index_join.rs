@@ -371,8 +371,10 @@ impl ExecutionPlan for IndexLookupJoinExec {
         vec![false, false]
     }
 
+    /// Lookups are cheap: splitting the probe side over threads costs more (tasks and
+    /// channels on every iteration of a recursive walk) than it saves.
     fn benefits_from_input_partitioning(&self) -> Vec<bool> {
-        vec![false, true]
+        vec![false, false]
     }
 
     fn apply_expressions(

@@ -6,6 +6,7 @@
 //! Layers, as in pgwire: `startup` (auth, database → ref), `query` (routing, roles),
 //! `sqlstate` (the one place errors get their SQLSTATE), this file (transport).
 
+mod cancel;
 mod hooks;
 pub mod http;
 mod query;
@@ -78,6 +79,7 @@ pub(crate) struct Shared {
     pub opts: ServeOptions,
     pub connections: Arc<pgwire::api::ConnectionManager>,
     pub sessions: query::Sessions,
+    pub cancels: Arc<cancel::Cancels>,
 }
 
 /// Built once per server; only the startup handler is per connection (SASL state).
@@ -100,9 +102,10 @@ impl PgWireServerHandlers for Handlers {
         Arc::new(sqlstate::ErrorMapper)
     }
     fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
-        Arc::new(pgwire::api::cancel::DefaultCancelHandler::new(Arc::clone(
-            &self.shared.connections,
-        )))
+        Arc::new(cancel::CancelHandler {
+            cancels: Arc::clone(&self.shared.cancels),
+            connections: Arc::clone(&self.shared.connections),
+        })
     }
 }
 
@@ -187,6 +190,7 @@ pub async fn serve(
         store,
         sessions: query::Sessions::default(),
         connections: Arc::new(pgwire::api::ConnectionManager::new()),
+        cancels: Arc::default(),
         opts,
     });
     let handlers = Arc::new(Handlers {

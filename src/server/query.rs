@@ -134,6 +134,12 @@ fn session_of<C: ClientInfo + ?Sized>(
     shared.sessions.get(shared, &r)
 }
 
+/// The key a CancelRequest names this connection by.
+fn cancel_key<C: ClientInfo + ?Sized>(client: &C) -> (i32, Vec<u8>) {
+    let (pid, secret) = client.pid_and_secret_key();
+    (pid, secret.to_bytes().to_vec())
+}
+
 fn role_of<C: ClientInfo + ?Sized>(client: &C) -> Role {
     client
         .metadata()
@@ -216,9 +222,14 @@ impl SimpleQueryHandler for QueryService {
             }
         }
         let service = session_of(&self.shared, client)?;
-        SimpleQueryHandler::do_query(service.as_ref(), client, query)
+        let watch = self.shared.cancels.subscribe(cancel_key(client));
+        let out = SimpleQueryHandler::do_query(service.as_ref(), client, query)
             .await
-            .map_err(|e| sqlstate::map(e, Some(query)))
+            .map_err(|e| sqlstate::map(e, Some(query)))?;
+        Ok(out
+            .into_iter()
+            .map(|r| super::cancel::guard(r, watch.clone()))
+            .collect())
     }
 }
 
@@ -250,9 +261,11 @@ impl ExtendedQueryHandler for QueryService {
     {
         let service = session_of(&self.shared, client)?;
         let query = portal.statement.statement.0.clone();
-        ExtendedQueryHandler::do_query(service.as_ref(), client, portal, max_rows)
+        let watch = self.shared.cancels.subscribe(cancel_key(client));
+        let out = ExtendedQueryHandler::do_query(service.as_ref(), client, portal, max_rows)
             .await
-            .map_err(|e| sqlstate::map(e, Some(&query)))
+            .map_err(|e| sqlstate::map(e, Some(&query)))?;
+        Ok(super::cancel::guard(out, watch))
     }
 }
 
