@@ -14,15 +14,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
-/// Connection (pid, secret key) → a counter bumped by each cancel request.
+/// A connection as a CancelRequest names it: process id and secret key.
+pub type ConnKey = (i32, Vec<u8>);
+
+/// Connection → a counter bumped by each cancel request.
 #[derive(Default)]
 pub struct Cancels {
-    map: Mutex<HashMap<(i32, Vec<u8>), watch::Sender<u64>>>,
+    map: Mutex<HashMap<ConnKey, watch::Sender<u64>>>,
 }
 
 impl Cancels {
     /// A receiver that changes when the connection `key` gets a cancel request.
-    pub fn subscribe(&self, key: (i32, Vec<u8>)) -> watch::Receiver<u64> {
+    pub fn subscribe(&self, key: ConnKey) -> watch::Receiver<u64> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         // Connections with no running query hold no receiver: forget them.
         map.retain(|_, s| s.receiver_count() > 0);
@@ -31,7 +34,7 @@ impl Cancels {
             .subscribe()
     }
 
-    fn cancel(&self, key: &(i32, Vec<u8>)) {
+    fn cancel(&self, key: &ConnKey) {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = map.get(key) {
             s.send_modify(|n| *n += 1);
