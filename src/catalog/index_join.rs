@@ -185,6 +185,15 @@ pub struct IndexLookupJoinExec {
 }
 
 impl IndexLookupJoinExec {
+    pub fn probe(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.probe
+    }
+
+    /// What one probe batch goes through (shared, so a walk can run it directly).
+    pub fn lookup(&self) -> Arc<Lookup> {
+        Arc::clone(&self.lookup)
+    }
+
     fn try_new(
         rows: Arc<IndexedRows>,
         keys: Vec<KeyPair>,
@@ -232,7 +241,7 @@ impl IndexLookupJoinExec {
 /// Everything a probe batch needs, shared by the partitions' streams and by the plan's
 /// copies across the iterations of a recursive query.
 #[derive(Debug)]
-struct Lookup {
+pub struct Lookup {
     rows: Arc<IndexedRows>,
     keys: Vec<KeyPair>,
     ops: Vec<BuildOp>,
@@ -253,7 +262,28 @@ impl Lookup {
         })
     }
 
-    fn join(&self, probe: &RecordBatch) -> Result<RecordBatch> {
+    /// `table ON (key = probe expr, ...)`, for EXPLAIN.
+    pub fn describe(&self) -> String {
+        let names = self.rows.schema();
+        let on: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| match k.indexed {
+                Some(c) => format!("{} = {}", names.field(c).name(), k.probe),
+                None => format!("#{} = {}", k.build, k.probe),
+            })
+            .collect();
+        let mut out = format!("{} on {}", self.rows.name, on.join(" and "));
+        for op in &self.ops {
+            if let BuildOp::Filter(p) = op {
+                out.push_str(&format!(" where {p}"));
+            }
+        }
+        out
+    }
+
+    /// The joined rows of one probe batch.
+    pub fn join(&self, probe: &RecordBatch) -> Result<RecordBatch> {
         let n = probe.num_rows();
         let chosen = self.chosen();
         let key = &self.keys[chosen];

@@ -11,6 +11,7 @@ pub mod segments;
 pub mod summary;
 pub mod system;
 pub mod user_tables;
+pub mod walk;
 
 use crate::store::{ChunkStore, Id};
 use crate::version::{self, manifest, refs, Root};
@@ -60,6 +61,12 @@ pub fn session_context_with(
         .position(|r| r.name() == "join_selection")
         .map_or(rules.len(), |i| i + 1);
     rules.insert(at, Arc::new(index_join::IndexJoinRule));
+    // Walks are fused once the plan around them is final, before the sanity check.
+    let at = rules
+        .iter()
+        .position(|r| r.name() == "SanityCheckPlan")
+        .unwrap_or(rules.len());
+    rules.insert(at, Arc::new(walk::WalkRule));
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
