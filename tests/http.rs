@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::ok;
+use common::{add_user, ok};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -70,19 +70,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn add_user(store: &Path, name: &str, role: &str, password: &str) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_bagbase"))
-        .arg("--store")
-        .arg(store)
-        .args(["user", "add", name, "--role", role, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(c.stdin.take().unwrap(), "{password}").unwrap();
-    assert!(c.wait().unwrap().success());
 }
 
 fn store_with_users(dir: &Path) -> std::path::PathBuf {
@@ -268,8 +255,10 @@ fn kill_9_while_writing_loses_no_acknowledged_point() {
     ok(&store, &["init"]);
     let mut s = Server::start(&store, &[]);
     let port = s.http;
+    let acks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let writers: Vec<_> = (0..4)
         .map(|w| {
+            let acks = std::sync::Arc::clone(&acks);
             std::thread::spawn(move || {
                 let mut acked = Vec::new();
                 for i in 0..100_000u64 {
@@ -278,12 +267,21 @@ fn kill_9_while_writing_loses_no_acknowledged_point() {
                         break;
                     }
                     acked.push(i);
+                    acks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 acked
             })
         })
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Kill while writes are in flight: once some are acknowledged (the machine may be
+    // busy with other tests), a little later.
+    let start = std::time::Instant::now();
+    while acks.load(std::sync::atomic::Ordering::Relaxed) < 40
+        && start.elapsed() < std::time::Duration::from_secs(60)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
     s.child.kill().unwrap(); // SIGKILL
     s.child.wait().unwrap();
     let acked: Vec<Vec<u64>> = writers.into_iter().map(|t| t.join().unwrap()).collect();

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::ok;
+use common::{add_user, ok};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -79,19 +79,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn add_user(store: &Path, name: &str, role: &str, password: &str) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_bagbase"))
-        .arg("--store")
-        .arg(store)
-        .args(["user", "add", name, "--role", role, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(c.stdin.take().unwrap(), "{password}").unwrap();
-    assert!(c.wait().unwrap().success());
 }
 
 /// A store with one bag, an admin and a read-only user, and a self-signed cert.

@@ -219,7 +219,13 @@ pub async fn serve(
     if let Some(t) = http_task {
         let _ = t.await;
     }
-    // Give open connections a grace period to finish what they are running.
+    drain(tasks).await;
+    Ok(())
+}
+
+/// Gives open connections a grace period (10 s) to finish what they are running, then
+/// aborts the rest.
+pub(crate) async fn drain(mut tasks: tokio::task::JoinSet<()>) {
     let grace = tokio::time::sleep(std::time::Duration::from_secs(10));
     tokio::pin!(grace);
     loop {
@@ -228,7 +234,6 @@ pub async fn serve(
             next = tasks.join_next() => if next.is_none() { break },
         }
     }
-    Ok(())
 }
 
 fn load_tls(

@@ -2,8 +2,9 @@
 
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 pub fn bagbase(store: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bagbase"))
@@ -58,4 +59,18 @@ pub fn snapshot(store: &Path) -> String {
             .map(|l| format!("{l}\n")),
     );
     s
+}
+
+/// Adds a user with `bagbase user add --password-stdin`.
+pub fn add_user(store: &Path, name: &str, role: &str, password: &str) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bagbase"))
+        .arg("--store")
+        .arg(store)
+        .args(["user", "add", name, "--role", role, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(c.stdin.take().unwrap(), "{password}").unwrap();
+    assert!(c.wait().unwrap().success());
 }

@@ -8,7 +8,7 @@
 //! write drops only segments that are wholly older (no segment is read), as InfluxDB
 //! drops whole shard groups.
 
-use super::write::is_measurement;
+use super::write::{is_measurement, write_batch};
 use crate::store::{Batch, ChunkWriter, MetaKv};
 use crate::version::manifest::StatValue;
 use crate::version::{rows, segment, VersionError, WorkingEdit};
@@ -91,7 +91,6 @@ pub fn trim(
     let mut removed = 0u64;
     let mut segments = Vec::with_capacity(node.segments.len());
     let store = chunks.store();
-    let kv = chunks.kv();
     for seg in &node.segments {
         match range(seg) {
             Some((_, hi)) if hi < cutoff => removed += seg.rows,
@@ -120,15 +119,7 @@ pub fn trim(
                 if kept.num_rows() == b.num_rows() {
                     segments.push(seg.clone());
                 } else if kept.num_rows() > 0 {
-                    let s = kept.schema();
-                    segments.push(segment::write_segment(
-                        table,
-                        chunks,
-                        &mut edit.nodes,
-                        kv,
-                        &s,
-                        &[kept],
-                    )?);
+                    segments.push(write_batch(edit, chunks, table, kept)?);
                 }
             }
         }

@@ -478,23 +478,14 @@ fn store_rows(
     }
     let batch = build_batch(table, shape, &mut rows)?;
     let n = batch.num_rows() as u64;
-    let kv = chunks.kv();
     let mut segments = kept;
     for (_, rest) in rewritten {
         if let Some(rest) = rest {
-            let s = rest.schema();
-            segments.push(segment::write_segment(
-                table,
-                chunks,
-                &mut edit.nodes,
-                kv,
-                &s,
-                &[rest],
-            )?);
+            segments.push(write_batch(edit, chunks, table, rest)?);
         }
     }
     let schema = batch.schema();
-    let seg = segment::write_segment(table, chunks, &mut edit.nodes, kv, &schema, &[batch])?;
+    let seg = write_batch(edit, chunks, table, batch)?;
     let mut key = vec!["time".to_string()];
     key.extend(shape.tags.iter().cloned());
     if let Some(mut node) = node {
@@ -504,6 +495,25 @@ fn store_rows(
     edit.root
         .add_segments(table, segment::encode_schema(&schema), key, vec![seg])?;
     Ok(n)
+}
+
+/// Writes `batch` as one segment of `table` (with the batch's own schema).
+pub(super) fn write_batch(
+    edit: &mut WorkingEdit<'_>,
+    chunks: &mut ChunkWriter<'_>,
+    table: &str,
+    batch: RecordBatch,
+) -> Result<SegmentMeta, crate::Error> {
+    let kv = chunks.kv();
+    let schema = batch.schema();
+    Ok(segment::write_segment(
+        table,
+        chunks,
+        &mut edit.nodes,
+        kv,
+        &schema,
+        &[batch],
+    )?)
 }
 
 /// The rows as one batch sorted by time: `time`, tags (by key), fields (by key).

@@ -36,14 +36,7 @@ pub async fn serve(
         }
     }
     drop(listener);
-    let grace = tokio::time::sleep(std::time::Duration::from_secs(10));
-    tokio::pin!(grace);
-    loop {
-        tokio::select! {
-            _ = &mut grace => { tasks.abort_all(); break; }
-            next = tasks.join_next() => if next.is_none() { break },
-        }
-    }
+    super::drain(tasks).await;
 }
 
 async fn connection(socket: tokio::net::TcpStream, influx: influx::Influx, max_body: usize) {
