@@ -245,6 +245,9 @@ fn post(port: u16, line: &str) -> bool {
     }
     let mut answer = String::new();
     let _ = s.read_to_string(&mut answer);
+    if !answer.starts_with("HTTP/1.1 204") && !answer.is_empty() {
+        eprintln!("write refused: {answer}");
+    }
     answer.starts_with("HTTP/1.1 204")
 }
 
