@@ -438,6 +438,8 @@ fn store_rows(
                 kept.push(seg.clone());
                 continue;
             }
+            // A segment written earlier in this edit is in the open pack: seal it first.
+            chunks.finish()?;
             let schema = segment::decode_schema(table, &node.schema)?;
             let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
             let b = rows::read_segment(store, Some(&edit.nodes), table, seg, &cols)?;
