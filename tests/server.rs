@@ -326,3 +326,19 @@ fn sigterm_stops_cleanly() {
     let status = s.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// `--memory-limit`: a query needing more memory than the limit fails with 53200; the
+/// server keeps serving the next one.
+#[test]
+fn memory_limit_fails_the_query_not_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, cert, key) = fixture(dir.path());
+    let mut args = tls_args(&cert, &key);
+    args.extend(["--memory-limit", "16"]);
+    let s = Server::start(&store, &args);
+    let big_join = "SELECT count(*) FROM generate_series(1, 3000000) a(v) \
+                    JOIN generate_series(1, 3000000) b(v) ON a.v = b.v";
+    let err = s.psql_err("reader", "reader-secret", "main", big_join);
+    assert!(err.contains("53200"), "{err}");
+    assert_eq!(s.psql_ok("reader", "reader-secret", "SELECT 1").trim(), "1");
+}
