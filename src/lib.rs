@@ -251,29 +251,48 @@ impl Store {
         branch: &str,
         writes: &[(&str, ingest::lineproto::Precision, i64)],
     ) -> Result<Vec<ingest::lineproto::Written>> {
+        self.publish_edit(branch, store::Batch::default(), |edit, w| {
+            let mut out = Vec::with_capacity(writes.len());
+            for (text, precision, now) in writes {
+                out.push(ingest::lineproto::write::write_text(
+                    edit, w, text, 1, *precision, *now,
+                )?);
+            }
+            if out.iter().all(|o| o.points == 0) {
+                return Ok((out, false));
+            }
+            // Whole segments past a retention rule go with the write that outdates them.
+            let now = version::record::now_ns();
+            for (table, keep) in ingest::lineproto::retention::list(w.kv())? {
+                if out.iter().any(|o| o.tables.contains(&table)) {
+                    let cutoff = now.saturating_sub(keep);
+                    ingest::lineproto::retention::trim(edit, w, &table, cutoff, false)?;
+                }
+            }
+            Ok((out, true))
+        })
+    }
+
+    /// Runs `body` on an edit of the working set of `branch` and, when it says something
+    /// changed, publishes the edit with `extra`: chunks durable first, then one metadata
+    /// batch. Holds the store's write lock throughout.
+    fn publish_edit<T>(
+        &self,
+        branch: &str,
+        extra: store::Batch,
+        body: impl FnOnce(&mut WorkingEdit<'_>, &mut store::ChunkWriter<'_>) -> Result<(T, bool)>,
+    ) -> Result<T> {
         let _g = self.lock();
         let kv = self.chunks.kv();
         let mut edit = WorkingEdit::begin(kv, branch)?;
         let mut w = self.chunks.writer();
-        let mut out = Vec::with_capacity(writes.len());
-        for (text, precision, now) in writes {
-            out.push(ingest::lineproto::write::write_text(
-                &mut edit, &mut w, text, 1, *precision, *now,
-            )?);
-        }
-        if out.iter().all(|o| o.points == 0) {
+        let (out, changed) = body(&mut edit, &mut w)?;
+        if !changed && extra.is_empty() {
             return Ok(out);
         }
-        // Whole segments past a retention rule go with the write that outdates them.
-        let now = version::record::now_ns();
-        for (table, keep) in ingest::lineproto::retention::list(kv)? {
-            if out.iter().any(|o| o.tables.contains(&table)) {
-                let cutoff = now.saturating_sub(keep);
-                ingest::lineproto::retention::trim(&mut edit, &mut w, &table, cutoff, false)?;
-            }
-        }
         w.finish()?;
-        let (batch, _root) = edit.finish()?;
+        let (mut batch, _root) = edit.finish()?;
+        batch.extend(extra);
         self.chunks.publish(batch)?;
         w.keep();
         Ok(out)
@@ -295,25 +314,17 @@ impl Store {
     /// Removes every point older than its measurement's retention from the working set
     /// of `branch`; returns (measurement, rows removed) for each rule.
     pub fn apply_retention(&self, branch: &str) -> Result<Vec<(String, u64)>> {
-        let _g = self.lock();
-        let kv = self.chunks.kv();
-        let mut edit = WorkingEdit::begin(kv, branch)?;
-        let mut w = self.chunks.writer();
-        let now = version::record::now_ns();
-        let mut out = Vec::new();
-        for (table, keep) in ingest::lineproto::retention::list(kv)? {
-            let cutoff = now.saturating_sub(keep);
-            let n = ingest::lineproto::retention::trim(&mut edit, &mut w, &table, cutoff, true)?;
-            out.push((table, n));
-        }
-        if out.iter().all(|(_, n)| *n == 0) {
-            return Ok(out);
-        }
-        w.finish()?;
-        let (batch, _root) = edit.finish()?;
-        self.chunks.publish(batch)?;
-        w.keep();
-        Ok(out)
+        self.publish_edit(branch, store::Batch::default(), |edit, w| {
+            let now = version::record::now_ns();
+            let mut out = Vec::new();
+            for (table, keep) in ingest::lineproto::retention::list(w.kv())? {
+                let cutoff = now.saturating_sub(keep);
+                let n = ingest::lineproto::retention::trim(edit, w, &table, cutoff, true)?;
+                out.push((table, n));
+            }
+            let changed = out.iter().any(|(_, n)| *n > 0);
+            Ok((out, changed))
+        })
     }
 
     /// Adds a downsampling rule (`source` rolled up into `target` every `every_ns`,
@@ -327,29 +338,25 @@ impl Store {
         branch: &str,
     ) -> Result<u64> {
         use ingest::lineproto::downsample;
-        let _g = self.lock();
-        let kv = self.chunks.kv();
         let rule = downsample::Rule {
             target: target.to_string(),
             source: source.to_string(),
             every_ns,
         };
-        let rule_batch = downsample::add(kv, &rule).map_err(|what| ingest::IngestError::Bad {
-            path: format!("downsample rule {target}"),
-            what,
-        })?;
-        let mut edit = WorkingEdit::begin(kv, branch)?;
-        let mut w = self.chunks.writer();
-        let mut n = 0;
-        if let Some((lo, hi)) = downsample::source_range(&mut edit, source)? {
-            n = downsample::refresh(&mut edit, &mut w, &rule, lo, hi)?;
-        }
-        w.finish()?;
-        let (mut batch, _root) = edit.finish()?;
-        batch.extend(rule_batch);
-        self.chunks.publish(batch)?;
-        w.keep();
-        Ok(n)
+        let rule_batch = {
+            let _g = self.lock();
+            downsample::add(self.chunks.kv(), &rule).map_err(|what| ingest::IngestError::Bad {
+                path: format!("downsample rule {target}"),
+                what,
+            })?
+        };
+        self.publish_edit(branch, rule_batch, |edit, w| {
+            let n = match downsample::source_range(edit, source)? {
+                Some((lo, hi)) => downsample::refresh(edit, w, &rule, lo, hi)?,
+                None => 0,
+            };
+            Ok((n, n > 0))
+        })
     }
 
     /// The downsampling rules.
