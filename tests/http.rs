@@ -52,6 +52,17 @@ impl Server {
         format!("http://127.0.0.1:{}{path}", self.http)
     }
 
+    /// `psql` as the reader on the PostgreSQL side of the same server.
+    fn psql(&self, sql: &str) -> std::process::Output {
+        Command::new("psql")
+            .args(["-h", "127.0.0.1", "-p", &self.pg.to_string()])
+            .args(["-U", "reader", "-d", "main", "-X", "-A", "-t", "-c", sql])
+            .env("PGPASSWORD", "rpass")
+            .env("PGSSLMODE", "disable")
+            .output()
+            .expect("psql is installed")
+    }
+
     /// `curl` with `args`; returns (status, body).
     fn curl(&self, args: &[&str]) -> (u16, String) {
         let out = Command::new("curl")
@@ -186,48 +197,12 @@ fn curl_v1_gzip_partial_writes_and_limits() {
     let (code, body) = s.curl(&["-XPOST", &v2, "-u", "writer:wpass", "--data-binary", &at]);
     assert_eq!(code, 413, "{body}");
 
-    let out = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &s.pg.to_string(),
-            "-U",
-            "reader",
-            "-d",
-            "main",
-        ])
-        .args([
-            "-X",
-            "-A",
-            "-t",
-            "-c",
-            "SELECT string_agg(host || '=' || usage, ',' ORDER BY host) FROM cpu",
-        ])
-        .env("PGPASSWORD", "rpass")
-        .env("PGSSLMODE", "disable")
-        .output()
-        .unwrap();
+    let out = s.psql("SELECT string_agg(host || '=' || usage, ',' ORDER BY host) FROM cpu");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "a=0.5,d=2.5,e=3.5"
     );
-    let out = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &s.pg.to_string(),
-            "-U",
-            "reader",
-            "-d",
-            "main",
-        ])
-        .args(["-X", "-A", "-t", "-c", "SELECT count(*) FROM big"])
-        .env("PGPASSWORD", "rpass")
-        .env("PGSSLMODE", "disable")
-        .output()
-        .unwrap();
+    let out = s.psql("SELECT count(*) FROM big");
     assert!(!out.status.success(), "a refused body created a table");
 }
 
