@@ -9,10 +9,11 @@
 //! rollup points. Adding a rule backfills every bucket the source has.
 
 use super::parse::FieldValue;
-use super::write::{is_measurement, write_points, TagSet, RESERVED};
+use super::write::{
+    is_measurement, read_stored, segment_times, write_points, TagColumns, TagSet, RESERVED,
+};
 use crate::store::{Batch, ChunkWriter, MetaKv};
-use crate::version::manifest::StatValue;
-use crate::version::{rows, segment, WorkingEdit};
+use crate::version::{segment, WorkingEdit};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, TimestampNanosecondType};
@@ -107,32 +108,21 @@ pub fn refresh(
     if !is_measurement(&node) {
         return Ok(0);
     }
-    // Segments written by this edit must be readable: seal the open pack.
-    chunks.finish()?;
     let schema = segment::decode_schema(&rule.source, &node.schema)?;
-    let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let tags: Vec<String> = node.key.iter().filter(|k| *k != "time").cloned().collect();
     let mut buckets: HashMap<(TagSet, i64), Acc> = HashMap::new();
-    let store = chunks.store();
     for seg in &node.segments {
-        if let Some(c) = seg.stats.get("time") {
-            if let (Some(StatValue::Int(a)), Some(StatValue::Int(b))) = (&c.min, &c.max) {
-                if *b < start || *a >= end {
-                    continue;
-                }
-            }
+        if segment_times(seg).is_some_and(|(a, b)| b < start || a >= end) {
+            continue;
         }
-        let b = rows::read_segment(store, Some(&edit.nodes), &rule.source, seg, &cols)?;
+        let b = read_stored(edit, chunks, &rule.source, &node, seg)?;
         let Some(time) = b
             .column_by_name("time")
             .and_then(|t| t.as_primitive_opt::<TimestampNanosecondType>())
         else {
             continue;
         };
-        let tag_cols: Vec<(&String, &ArrayRef)> = tags
-            .iter()
-            .filter_map(|t| b.column_by_name(t).map(|c| (t, c)))
-            .collect();
+        let tag_cols = TagColumns::new(&b, &tags);
         let mut numeric: Vec<(String, ArrayRef)> = Vec::new();
         for f in schema.fields() {
             if tags.contains(f.name()) || f.name() == "time" {
@@ -159,14 +149,7 @@ pub fn refresh(
             if t < start || t >= end {
                 continue;
             }
-            let mut set: TagSet = Vec::new();
-            for (k, c) in &tag_cols {
-                let c = c.as_string::<i32>();
-                if c.is_valid(i) {
-                    set.push(((*k).clone(), c.value(i).to_string()));
-                }
-            }
-            set.sort();
+            let set = tag_cols.set(i);
             let acc = buckets
                 .entry((set, t.div_euclid(every) * every))
                 .or_default();
@@ -214,16 +197,11 @@ pub fn source_range(
         return Ok(None);
     };
     let mut range: Option<(i64, i64)> = None;
-    for s in &node.segments {
-        let Some(c) = s.stats.get("time") else {
-            continue;
-        };
-        if let (Some(StatValue::Int(a)), Some(StatValue::Int(b))) = (&c.min, &c.max) {
-            range = Some(match range {
-                Some((lo, hi)) => (lo.min(*a), hi.max(*b)),
-                None => (*a, *b),
-            });
-        }
+    for (a, b) in node.segments.iter().filter_map(segment_times) {
+        range = Some(match range {
+            Some((lo, hi)) => (lo.min(a), hi.max(b)),
+            None => (a, b),
+        });
     }
     Ok(range)
 }

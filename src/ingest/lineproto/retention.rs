@@ -8,10 +8,9 @@
 //! write drops only segments that are wholly older (no segment is read), as InfluxDB
 //! drops whole shard groups.
 
-use super::write::{is_measurement, write_batch};
+use super::write::{is_measurement, read_stored, segment_times, write_batch};
 use crate::store::{Batch, ChunkWriter, MetaKv};
-use crate::version::manifest::StatValue;
-use crate::version::{rows, segment, VersionError, WorkingEdit};
+use crate::version::{VersionError, WorkingEdit};
 use datafusion::arrow::array::{AsArray, BooleanArray};
 use datafusion::arrow::datatypes::TimestampNanosecondType;
 
@@ -80,26 +79,15 @@ pub fn trim(
     if !is_measurement(&node) {
         return Ok(0);
     }
-    let range = |s: &crate::version::manifest::SegmentMeta| match s
-        .stats
-        .get("time")
-        .map(|c| (&c.min, &c.max))
-    {
-        Some((Some(StatValue::Int(lo)), Some(StatValue::Int(hi)))) => Some((*lo, *hi)),
-        _ => None,
-    };
     let mut removed = 0u64;
     let mut segments = Vec::with_capacity(node.segments.len());
-    let store = chunks.store();
     for seg in &node.segments {
-        match range(seg) {
+        match segment_times(seg) {
             Some((_, hi)) if hi < cutoff => removed += seg.rows,
             Some((lo, _)) if lo >= cutoff || !exact => segments.push(seg.clone()),
             _ if !exact => segments.push(seg.clone()),
             _ => {
-                let schema = segment::decode_schema(table, &node.schema)?;
-                let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                let b = rows::read_segment(store, Some(&edit.nodes), table, seg, &cols)?;
+                let b = read_stored(edit, chunks, table, &node, seg)?;
                 let Some(time) = b
                     .column_by_name("time")
                     .and_then(|t| t.as_primitive_opt::<TimestampNanosecondType>())

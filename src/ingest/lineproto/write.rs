@@ -368,21 +368,58 @@ fn admit(shape: &mut Shape, p: &Point) {
     }
 }
 
-/// The key of row `i` of a stored batch: its tag set (non-null tags, by key) and time.
-fn stored_key(b: &RecordBatch, tags: &[String], i: usize) -> Option<(TagSet, i64)> {
-    let time = b.column_by_name("time")?;
-    let time = time.as_primitive_opt::<datafusion::arrow::datatypes::TimestampNanosecondType>()?;
-    let mut set = Vec::new();
-    for t in tags {
-        if let Some(c) = b.column_by_name(t) {
-            let c = c.as_string_opt::<i32>()?;
-            if c.is_valid(i) {
-                set.push((t.clone(), c.value(i).to_string()));
-            }
-        }
+/// A stored segment's time range, from its statistics (None when it has none).
+pub(super) fn segment_times(seg: &SegmentMeta) -> Option<(i64, i64)> {
+    match seg.stats.get("time").map(|c| (&c.min, &c.max)) {
+        Some((Some(StatValue::Int(lo)), Some(StatValue::Int(hi)))) => Some((*lo, *hi)),
+        _ => None,
     }
-    set.sort();
-    Some((set, time.value(i)))
+}
+
+/// Every column of `seg`, a segment of measurement `table` in the edited working set.
+/// Seals the open pack first: the segment may have been written earlier in this edit.
+pub(super) fn read_stored(
+    edit: &WorkingEdit<'_>,
+    chunks: &mut ChunkWriter<'_>,
+    table: &str,
+    node: &TableNode,
+    seg: &SegmentMeta,
+) -> Result<RecordBatch, crate::Error> {
+    chunks.finish()?;
+    let schema = segment::decode_schema(table, &node.schema)?;
+    let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    Ok(rows::read_segment(
+        chunks.store(),
+        Some(&edit.nodes),
+        table,
+        seg,
+        &cols,
+    )?)
+}
+
+/// The tag columns a stored batch has, to take each row's tag set.
+pub(super) struct TagColumns<'a>(Vec<(&'a String, &'a StringArray)>);
+
+impl<'a> TagColumns<'a> {
+    pub(super) fn new(b: &'a RecordBatch, tags: &'a [String]) -> TagColumns<'a> {
+        TagColumns(
+            tags.iter()
+                .filter_map(|t| Some((t, b.column_by_name(t)?.as_string_opt::<i32>()?)))
+                .collect(),
+        )
+    }
+
+    /// Row `i`'s non-null tags, by key.
+    pub(super) fn set(&self, i: usize) -> TagSet {
+        let mut set: TagSet = self
+            .0
+            .iter()
+            .filter(|(_, c)| c.is_valid(i))
+            .map(|(k, c)| ((*k).clone(), c.value(i).to_string()))
+            .collect();
+        set.sort();
+        set
+    }
 }
 
 /// The field value at row `i` of column `c`, as the field type it was written with.
@@ -424,30 +461,25 @@ fn store_rows(
     let node = edit.root.table(table)?.cloned();
     let mut kept: Vec<SegmentMeta> = Vec::new();
     let mut rewritten: Vec<(SegmentMeta, Option<RecordBatch>)> = Vec::new();
-    let store = chunks.store();
     if let Some(node) = &node {
         let tags: Vec<String> = node.key.iter().filter(|k| *k != "time").cloned().collect();
         for seg in &node.segments {
-            let overlaps = match seg.stats.get("time").map(|s| (&s.min, &s.max)) {
-                Some((Some(StatValue::Int(min)), Some(StatValue::Int(max)))) => {
-                    *min <= hi && *max >= lo
-                }
-                _ => true,
-            };
+            let overlaps = segment_times(seg).is_none_or(|(min, max)| min <= hi && max >= lo);
             if !overlaps {
                 kept.push(seg.clone());
                 continue;
             }
-            // A segment written earlier in this edit is in the open pack: seal it first.
-            chunks.finish()?;
-            let schema = segment::decode_schema(table, &node.schema)?;
-            let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            let b = rows::read_segment(store, Some(&edit.nodes), table, seg, &cols)?;
+            let b = read_stored(edit, chunks, table, node, seg)?;
+            let Some(time) = b.column_by_name("time").and_then(|t| {
+                t.as_primitive_opt::<datafusion::arrow::datatypes::TimestampNanosecondType>()
+            }) else {
+                kept.push(seg.clone());
+                continue;
+            };
+            let tag_cols = TagColumns::new(&b, &tags);
             let mut keep = vec![true; b.num_rows()];
             for (i, k) in keep.iter_mut().enumerate() {
-                let Some(key) = stored_key(&b, &tags, i) else {
-                    continue;
-                };
+                let key = (tag_cols.set(i), time.value(i));
                 if let Some(&r) = rows.at.get(&key) {
                     *k = false;
                     let new = &mut rows.rows[r].2;
