@@ -2,7 +2,7 @@
 """Query cancel against `bagbase serve` (issue "PostgreSQL wire server", acceptance 3):
 a long query is cancelled after 1 s through psycopg 3 (extended protocol) and
 psycopg2 (simple protocol); each gets SQLSTATE 57014 well before the query could
-finish, and the connection stays usable. Run by tests/server.rs: HOST PORT USER PASSWORD.
+finish, and the connection stays usable. Run by tests/it/server.rs: HOST PORT USER PASSWORD.
 """
 import sys
 import threading

@@ -3,7 +3,7 @@
 
 Each client connects with SCRAM-SHA-256 over TLS (sslmode=require), lists tables,
 runs a parameterized query and reads timestamp, bytea, list and struct columns.
-Run by tests/server.rs with: HOST PORT USER PASSWORD. Prints one line per client
+Run by tests/it/server.rs with: HOST PORT USER PASSWORD. Prints one line per client
 and exits 1 if any failed.
 """
 import asyncio

@@ -6,7 +6,7 @@ drivers use) and psycopg2 (simple protocol). Each must succeed.
 The query lists come from datafusion-postgres 0.19.0 (tests/dbeaver.rs, grafana.rs,
 metabase.rs; Apache-2.0), captured there from DBeaver 25.1, Grafana's PostgreSQL data
 source and Metabase 0.55; Grafana's column query asks for `public.files` here.
-Run by tests/server.rs with: HOST PORT USER PASSWORD.
+Run by tests/it/server.rs with: HOST PORT USER PASSWORD.
 """
 import sys
 

@@ -1,7 +1,7 @@
 // PgJDBC (Debian's libpostgresql-jdbc-java) against `bagbase serve` (issue "PostgreSQL
 // wire server", acceptance 1): SCRAM-SHA-256 over TLS, DatabaseMetaData table listing,
 // a PreparedStatement with a typed parameter reading timestamp and bytea, a nested
-// (struct) field. Run by tests/server.rs:
+// (struct) field. Run by tests/it/server.rs:
 //   java -cp /usr/share/java/postgresql.jar JdbcClient.java HOST PORT USER PASSWORD
 // Exits 1 on any failed check.
 import java.sql.*;

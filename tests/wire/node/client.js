@@ -1,6 +1,6 @@
 // node-postgres against `bagbase serve` (issue "PostgreSQL wire server", acceptance 1):
 // SCRAM-SHA-256 over TLS, list tables, a parameterized query reading timestamp and
-// bytea, a nested (struct) column. Run by tests/server.rs: node client.js HOST PORT
+// bytea, a nested (struct) column. Run by tests/it/server.rs: node client.js HOST PORT
 // USER PASSWORD; exits 1 on any failed check.
 const { Client } = require("pg");
 const assert = require("assert");

@@ -1,9 +1,7 @@
 //! Whole-program behaviour of the CLI: errors name what is wrong, failed commands change
 //! nothing, one process holds a store, fsck finds damage, gc frees space.
 
-mod common;
-
-use common::{bagbase, fails, ok, snapshot};
+use crate::common::{bagbase, fails, ok, snapshot};
 use std::io::{Read, Seek, SeekFrom, Write};
 
 #[test]

@@ -6,9 +6,7 @@
 //! Needs `psql`, `openssl`, `node`, `java`, PgJDBC and the Python packages that
 //! ./scripts/test installs.
 
-mod common;
-
-use common::{add_user, ok};
+use crate::common::{add_user, ok};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -220,7 +218,7 @@ fn md5_auth_and_trust_rules() {
     // No users: trust, but only on loopback.
     let bare = dir.path().join("bare");
     ok(&bare, &["init"]);
-    let out = common::bagbase(&bare, &["serve", "--listen", "0.0.0.0:0"]);
+    let out = crate::common::bagbase(&bare, &["serve", "--listen", "0.0.0.0:0"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("without users"));
     let s = Server::start(&bare, &[]);

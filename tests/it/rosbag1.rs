@@ -3,10 +3,8 @@
 //! error, export gives back the same SHA-256, and bags cut short keep every complete
 //! message (a warning; an error with --strict).
 
-mod common;
-
+use crate::common::{bagbase, fails, ok};
 use bagbase::ingest::rosbag1::record::{RecordReader, MAGIC, OP_CHUNK, OP_MSG_DATA};
-use common::{bagbase, fails, ok};
 use std::path::Path;
 
 const BAGS: &str = "tests/data/ros1/rosbag.js";

@@ -2,9 +2,7 @@
 //! tag's export stays the tag's, and an export into a non-empty directory fails without
 //! touching it. Read-back by DuckDB, pyarrow and pandas is tests/check_parquet_export.py.
 
-mod common;
-
-use common::{fails, ok};
+use crate::common::{fails, ok};
 
 fn names(dir: &std::path::Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)

@@ -2,9 +2,7 @@
 //! each, the store opens, fsck finds no damage, and every version a command
 //! acknowledged (exit 0) is still there with its files.
 
-mod common;
-
-use common::{bagbase, ok};
+use crate::common::{bagbase, ok};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 

@@ -4,9 +4,7 @@
 //! test: `kill -9` while a client writes loses no acknowledged point.
 //! Needs `curl`, `gzip`, `psql` and the Python packages that ./scripts/test installs.
 
-mod common;
-
-use common::{add_user, ok};
+use crate::common::{add_user, ok};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;

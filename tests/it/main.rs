@@ -1,0 +1,18 @@
+//! All whole-program and library integration tests in one test binary (`cargo test
+//! --test it`), so CI links one large executable instead of ten; each module is one
+//! former `tests/*.rs` file. `tests/sqllogictest.rs` stays separate because it sets
+//! process-wide environment variables (PATH, BAGBASE_STORE, BAGBASE_TIME).
+//! Run one area with a filter, e.g. `cargo test --test it server::`.
+
+mod common;
+
+mod cli;
+mod crash;
+mod dedup;
+mod diff;
+mod export;
+mod http;
+mod lineproto;
+mod rosbag1;
+mod segments;
+mod server;
