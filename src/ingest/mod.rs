@@ -6,6 +6,8 @@
 pub mod detect;
 pub mod error;
 pub mod lineproto;
+pub mod mcap;
+pub mod message;
 pub mod rosbag1;
 pub mod steps;
 
@@ -213,6 +215,16 @@ pub fn ingest_file(
         || (is_bag_name && matches!(done.format, Format::Empty | Format::Opaque));
     if bag && done.changed {
         let warnings = rosbag1::ingest::decode_into(
+            edit,
+            chunks,
+            &src.name,
+            &done.entry.file_id,
+            open(&src.path)?,
+            opts,
+        )?;
+        done.warnings.extend(warnings);
+    } else if done.format == Format::Mcap && done.changed {
+        let warnings = mcap::ingest::decode_into(
             edit,
             chunks,
             &src.name,

@@ -13,6 +13,7 @@ mod diff;
 mod export;
 mod http;
 mod lineproto;
+mod mcap;
 mod rosbag1;
 mod segments;
 mod server;

@@ -3,19 +3,12 @@
 //! recorder crashed is read up to the last complete message, and says where it ends.
 
 use super::record::{self, Fields, Record, RecordError, RecordReader};
+use crate::ingest::message::Codec;
+pub use crate::ingest::message::Connection;
 use std::io::Read;
 
 /// Largest uncompressed chunk accepted.
 pub const MAX_CHUNK: u32 = 512 << 20;
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Connection {
-    pub id: u32,
-    pub topic: String,
-    pub msg_type: String,
-    pub md5sum: String,
-    pub definition: String,
-}
 
 pub enum Event<'a> {
     Connection(Connection),
@@ -161,6 +154,7 @@ fn connection(rec: &Record) -> Result<Connection, BagError> {
         msg_type: inner.string("type").unwrap_or_default(),
         md5sum: inner.string("md5sum").unwrap_or_default(),
         definition: inner.string("message_definition").unwrap_or_default(),
+        codec: Some(Codec::Ros1),
     })
 }
 

@@ -2,7 +2,7 @@
 //! decoding) on arbitrary bytes, for the fuzz target and the mutation test.
 
 use super::bag::{self, BagError, Event};
-use super::tables::{BagTables, DecodeError};
+use crate::ingest::message::tables::{BagTables, DecodeError};
 
 /// Why the scan stopped; the fuzz entry only needs to know that it did.
 struct Stop;

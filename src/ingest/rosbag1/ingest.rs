@@ -2,18 +2,15 @@
 //! one table per topic, each segment holding rows of this file only.
 
 use super::bag::{self, BagError, Event};
-use super::tables::{BagTables, DecodeError, Rows};
-use crate::ingest::steps::{self, TopicData};
+use crate::ingest::message::{TopicWriter, WriteError};
 use crate::ingest::{IngestError, ReadOptions};
 use crate::store::ChunkWriter;
-use crate::version::{segment, SegmentMeta, WorkingEdit};
-use std::collections::BTreeMap;
+use crate::version::WorkingEdit;
 use std::io::Read;
 
 enum Stop {
     Bag(BagError),
-    Decode(DecodeError, u64),
-    Store(crate::Error),
+    Write(WriteError, u64),
 }
 
 impl From<BagError> for Stop {
@@ -31,43 +28,15 @@ pub fn decode_into<R: Read>(
     input: R,
     opts: &ReadOptions,
 ) -> Result<Vec<String>, crate::Error> {
-    let mut tables = BagTables::new(file_id);
-    let mut segs: BTreeMap<String, (String, Vec<SegmentMeta>)> = BTreeMap::new();
-    let mut ready: Vec<Rows> = Vec::new();
-    let mut write = |rows: Vec<Rows>,
-                     edit: &mut WorkingEdit<'_>,
-                     chunks: &mut ChunkWriter<'_>|
-     -> Result<(), crate::Error> {
-        for r in rows {
-            let schema = r.batch.schema();
-            let kv = chunks.kv();
-            let seg = segment::write_segment(
-                &r.table,
-                chunks,
-                &mut edit.nodes,
-                kv,
-                &schema,
-                std::slice::from_ref(&r.batch),
-            )?;
-            let e = segs
-                .entry(r.table)
-                .or_insert_with(|| (segment::encode_schema(&schema), Vec::new()));
-            e.1.push(seg);
-        }
-        Ok(())
-    };
+    let mut out = TopicWriter::new(file_id);
     let res = bag::scan(input, &mut |ev, at| -> Result<(), Stop> {
         match ev {
-            Event::Connection(c) => tables.connection(c).map_err(|e| Stop::Decode(e, at)),
-            Event::Message { conn, time, data } => {
-                tables
-                    .message(conn, time, data, &mut ready)
-                    .map_err(|e| Stop::Decode(e, at))?;
-                if !ready.is_empty() {
-                    write(std::mem::take(&mut ready), edit, chunks).map_err(Stop::Store)?;
-                }
-                Ok(())
-            }
+            Event::Connection(c) => out
+                .connection(c)
+                .map_err(|e| Stop::Write(WriteError::Decode(e), at)),
+            Event::Message { conn, time, data } => out
+                .message(edit, chunks, conn, time, data)
+                .map_err(|e| Stop::Write(e, at)),
         }
     });
     let scan = match res {
@@ -75,33 +44,15 @@ pub fn decode_into<R: Read>(
         Err(Stop::Bag(e)) => {
             return Err(bad(name, format!("byte {}: expected {}", e.offset, e.what)))
         }
-        Err(Stop::Decode(e, at)) => {
+        Err(Stop::Write(WriteError::Decode(e), at)) => {
             return Err(bad(
                 name,
                 format!("byte {at}, topic {}: expected {}", e.topic, e.what),
             ))
         }
-        Err(Stop::Store(e)) => return Err(e),
+        Err(Stop::Write(WriteError::Store(e), _)) => return Err(e),
     };
-    let fin = tables.finish();
-    let mut warnings = fin.warnings;
-    write(fin.rows, edit, chunks)?;
-    let mut topics = BTreeMap::new();
-    for (table, (schema, list)) in segs {
-        let key = super::tables::key_of(&table);
-        if let Some((msg_type, schema, times)) = fin.times.get(&table) {
-            topics.insert(
-                table.clone(),
-                TopicData {
-                    msg_type: msg_type.clone(),
-                    schema: schema.clone(),
-                    segments: list.clone(),
-                    times: times.clone(),
-                },
-            );
-        }
-        edit.root.add_segments(&table, schema, key, list)?;
-    }
+    let mut warnings = Vec::new();
     if let Some(at) = scan.truncated_at {
         let w = format!(
             "{name}: the recording is cut short: usable data ends at byte {at}; {} complete messages were read{}",
@@ -111,13 +62,13 @@ pub fn decode_into<R: Read>(
         if opts.strict {
             return Err(bad(name, format!("{w} (--strict)")));
         }
-        warnings.insert(0, w);
+        warnings.push(w);
     }
-    steps::derive(edit, chunks, name, file_id, &topics, &opts.align)?;
+    warnings.extend(out.finish(edit, chunks, name, file_id, opts)?);
     Ok(warnings)
 }
 
-fn bad(name: &str, what: String) -> crate::Error {
+pub(crate) fn bad(name: &str, what: String) -> crate::Error {
     IngestError::Bad {
         path: name.to_string(),
         what,

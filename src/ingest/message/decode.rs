@@ -1,6 +1,9 @@
-//! Decodes ROS1-serialized messages into Arrow columns, following a parsed definition:
+//! Decodes serialized messages into Arrow columns, following a parsed definition:
 //! nested messages → structs, arrays → lists, `uint8[]`/`char[]` → binary, `time` →
-//! timestamp(ns), `duration` → duration(ns). A decoder is compiled once per definition.
+//! timestamp(ns), `duration` → duration(ns). Two wire forms: ROS1 (packed little-endian)
+//! and CDR as ROS 2 writes it (XCDR1: each primitive aligned to its size from the end of
+//! the 4-byte encapsulation header, strings NUL-terminated, either byte order). Short or
+//! lying input is an error naming the field and byte, never a panic.
 
 use super::msgdef::{Prim, Type};
 use datafusion::arrow::array::*;
@@ -148,13 +151,64 @@ impl Col {
     }
 }
 
+/// How a message's bytes are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wire {
+    Ros1,
+    Cdr { big_endian: bool },
+}
+
 /// A cursor over one message's bytes; errors say what was expected where.
 pub struct Bytes<'a> {
     pub buf: &'a [u8],
     pub pos: usize,
+    pub wire: Wire,
 }
 
 impl<'a> Bytes<'a> {
+    pub fn ros1(buf: &'a [u8]) -> Bytes<'a> {
+        Bytes {
+            buf,
+            pos: 0,
+            wire: Wire::Ros1,
+        }
+    }
+
+    /// A CDR message: reads the encapsulation header (`00 00` big-endian CDR, `00 01`
+    /// little-endian CDR, plus two option bytes); offsets count from after it.
+    pub fn cdr(msg: &'a [u8]) -> Result<Bytes<'a>, String> {
+        let big_endian = match msg.get(..4) {
+            Some([0, 0, _, _]) => true,
+            Some([0, 1, _, _]) => false,
+            Some(h) => {
+                return Err(format!(
+                    "a CDR encapsulation header 00 00 or 00 01, found {:02x} {:02x}",
+                    h[0], h[1]
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "a 4-byte CDR encapsulation header, but the message has {} bytes",
+                    msg.len()
+                ))
+            }
+        };
+        Ok(Bytes {
+            buf: &msg[4..],
+            pos: 0,
+            wire: Wire::Cdr { big_endian },
+        })
+    }
+
+    /// Bytes left after decoding that the wire form allows (CDR pads to 4 bytes).
+    pub fn trailing_ok(&self) -> bool {
+        let left = self.buf.len() - self.pos;
+        match self.wire {
+            Wire::Ros1 => left == 0,
+            Wire::Cdr { .. } => left < 4,
+        }
+    }
+
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
         let end = self
             .pos
@@ -172,12 +226,22 @@ impl<'a> Bytes<'a> {
         Ok(s)
     }
 
-    fn arr<const N: usize>(&mut self, what: &str) -> Result<[u8; N], String> {
-        Ok(self.take(N, what)?.try_into().expect("exact length"))
+    /// A primitive of N bytes, returned little-endian (CDR: aligned first, and
+    /// byte-swapped when the message is big-endian).
+    fn num<const N: usize>(&mut self, what: &str) -> Result<[u8; N], String> {
+        if let Wire::Cdr { .. } = self.wire {
+            let pad = (N - self.pos % N) % N;
+            self.take(pad, what)?;
+        }
+        let mut a: [u8; N] = self.take(N, what)?.try_into().expect("exact length");
+        if self.wire == (Wire::Cdr { big_endian: true }) {
+            a.reverse();
+        }
+        Ok(a)
     }
 
     fn len(&mut self, what: &str) -> Result<usize, String> {
-        let n = u32::from_le_bytes(self.arr::<4>(what)?) as usize;
+        let n = u32::from_le_bytes(self.num::<4>(what)?) as usize;
         // Every element takes at least one byte, so a count beyond the rest is a lie.
         if n > self.buf.len() - self.pos {
             return Err(format!(
@@ -193,29 +257,33 @@ impl<'a> Bytes<'a> {
 /// Appends one value of type `t` read from `b` to `col`.
 pub fn decode(t: &Type, col: &mut Col, b: &mut Bytes<'_>, name: &str) -> Result<(), String> {
     match col {
-        Col::Bool(c) => c.append_value(b.arr::<1>(name)?[0] != 0),
-        Col::I8(c) => c.append_value(i8::from_le_bytes(b.arr(name)?)),
-        Col::U8(c) => c.append_value(b.arr::<1>(name)?[0]),
-        Col::I16(c) => c.append_value(i16::from_le_bytes(b.arr(name)?)),
-        Col::U16(c) => c.append_value(u16::from_le_bytes(b.arr(name)?)),
-        Col::I32(c) => c.append_value(i32::from_le_bytes(b.arr(name)?)),
-        Col::U32(c) => c.append_value(u32::from_le_bytes(b.arr(name)?)),
-        Col::I64(c) => c.append_value(i64::from_le_bytes(b.arr(name)?)),
-        Col::U64(c) => c.append_value(u64::from_le_bytes(b.arr(name)?)),
-        Col::F32(c) => c.append_value(f32::from_le_bytes(b.arr(name)?)),
-        Col::F64(c) => c.append_value(f64::from_le_bytes(b.arr(name)?)),
+        Col::Bool(c) => c.append_value(b.num::<1>(name)?[0] != 0),
+        Col::I8(c) => c.append_value(i8::from_le_bytes(b.num(name)?)),
+        Col::U8(c) => c.append_value(b.num::<1>(name)?[0]),
+        Col::I16(c) => c.append_value(i16::from_le_bytes(b.num(name)?)),
+        Col::U16(c) => c.append_value(u16::from_le_bytes(b.num(name)?)),
+        Col::I32(c) => c.append_value(i32::from_le_bytes(b.num(name)?)),
+        Col::U32(c) => c.append_value(u32::from_le_bytes(b.num(name)?)),
+        Col::I64(c) => c.append_value(i64::from_le_bytes(b.num(name)?)),
+        Col::U64(c) => c.append_value(u64::from_le_bytes(b.num(name)?)),
+        Col::F32(c) => c.append_value(f32::from_le_bytes(b.num(name)?)),
+        Col::F64(c) => c.append_value(f64::from_le_bytes(b.num(name)?)),
         Col::Str(c) => {
             let n = b.len(name)?;
-            c.append_value(String::from_utf8_lossy(b.take(n, name)?));
+            let mut s = b.take(n, name)?;
+            if let (Wire::Cdr { .. }, Some((0, head))) = (b.wire, s.split_last()) {
+                s = head; // CDR counts the terminating NUL
+            }
+            c.append_value(String::from_utf8_lossy(s));
         }
         Col::Time(c) => {
-            let s = u32::from_le_bytes(b.arr(name)?) as i64;
-            let ns = u32::from_le_bytes(b.arr(name)?) as i64;
+            let s = u32::from_le_bytes(b.num(name)?) as i64;
+            let ns = u32::from_le_bytes(b.num(name)?) as i64;
             c.append_value(s * 1_000_000_000 + ns);
         }
         Col::Dur(c) => {
-            let s = i32::from_le_bytes(b.arr(name)?) as i64;
-            let ns = i32::from_le_bytes(b.arr(name)?) as i64;
+            let s = i32::from_le_bytes(b.num(name)?) as i64;
+            let ns = i32::from_le_bytes(b.num(name)?) as i64;
             c.append_value(s * 1_000_000_000 + ns);
         }
         Col::Bin(c, fixed) => {
@@ -264,13 +332,14 @@ pub fn decode(t: &Type, col: &mut Col, b: &mut Bytes<'_>, name: &str) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::rosbag1::msgdef;
+    use crate::ingest::message::msgdef::{self, Dialect};
 
     #[test]
     fn decodes_nested_message() {
         let fields = msgdef::parse(
             "a/M",
             "time t\nstring s\nfloat32[2] xy\nuint8[] raw\nP[] ps\n===\nMSG: a/P\nint16 v",
+            Dialect::Ros1,
         )
         .unwrap();
         let t = Type::Msg("a/M".into(), fields);
@@ -287,7 +356,7 @@ mod tests {
         m.extend_from_slice(&2u32.to_le_bytes());
         m.extend_from_slice(&(-1i16).to_le_bytes());
         m.extend_from_slice(&9i16.to_le_bytes());
-        let mut b = Bytes { buf: &m, pos: 0 };
+        let mut b = Bytes::ros1(&m);
         decode(&t, &mut col, &mut b, "msg").unwrap();
         assert_eq!(b.pos, m.len());
         let arr = col.finish();
@@ -302,10 +371,7 @@ mod tests {
         // Short input: a clear error, no panic.
         for cut in 0..m.len() {
             let mut col = Col::new(&t);
-            let mut b = Bytes {
-                buf: &m[..cut],
-                pos: 0,
-            };
+            let mut b = Bytes::ros1(&m[..cut]);
             assert!(decode(&t, &mut col, &mut b, "msg").is_err(), "cut {cut}");
         }
     }

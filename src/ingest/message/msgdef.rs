@@ -1,5 +1,7 @@
-//! ROS1 message definitions (`.msg` text with its dependencies after `====` lines and
-//! `MSG: pkg/Type` headers) parsed into a resolved type tree. Constants are skipped.
+//! Message definitions in `.msg` text (ROS1 connection headers, and MCAP `ros2msg`
+//! schemas: the type's text, then each dependency after a `====` line and a
+//! `MSG: pkg/Type` header) parsed into a resolved type tree. Constants and default
+//! values are skipped. Never panics on bad text: every problem is an error naming the line.
 
 use std::collections::HashMap;
 
@@ -21,10 +23,19 @@ pub enum Prim {
     Duration,
 }
 
+/// Which `.msg` language: the two differ in `byte` (ROS1: int8; ROS2: octet) and ROS2
+/// adds bounded strings and sequences (`string<=10`, `int32[<=5]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Ros1,
+    Ros2,
+}
+
 impl Prim {
-    fn parse(t: &str) -> Option<Prim> {
+    fn parse(t: &str, dialect: Dialect) -> Option<Prim> {
         Some(match t {
             "bool" => Prim::Bool,
+            "byte" if dialect == Dialect::Ros2 => Prim::U8,
             "int8" | "byte" => Prim::I8,
             "uint8" | "char" => Prim::U8,
             "int16" => Prim::I16,
@@ -36,8 +47,8 @@ impl Prim {
             "float32" => Prim::F32,
             "float64" => Prim::F64,
             "string" => Prim::Str,
-            "time" => Prim::Time,
-            "duration" => Prim::Duration,
+            "time" if dialect == Dialect::Ros1 => Prim::Time,
+            "duration" if dialect == Dialect::Ros1 => Prim::Duration,
             _ => return None,
         })
     }
@@ -62,7 +73,7 @@ struct RawField {
 }
 
 /// Parses a connection's `message_definition` for `msg_type` into its field list.
-pub fn parse(msg_type: &str, text: &str) -> Result<Vec<(String, Type)>, String> {
+pub fn parse(msg_type: &str, text: &str, dialect: Dialect) -> Result<Vec<(String, Type)>, String> {
     let mut sections: HashMap<String, Vec<RawField>> = HashMap::new();
     let mut current = msg_type.to_string();
     let mut fields = Vec::new();
@@ -94,7 +105,9 @@ pub fn parse(msg_type: &str, text: &str) -> Result<Vec<(String, Type)>, String> 
                 let inside = ty[i + 1..]
                     .strip_suffix(']')
                     .ok_or_else(|| format!("definition line {}: bad array type '{ty}'", n + 1))?;
-                let size = if inside.is_empty() {
+                // A bounded sequence is read like an unbounded one (its length is sent).
+                let bounded = dialect == Dialect::Ros2 && inside.starts_with("<=");
+                let size = if inside.is_empty() || bounded {
                     None
                 } else {
                     Some(inside.parse::<usize>().map_err(|_| {
@@ -105,6 +118,16 @@ pub fn parse(msg_type: &str, text: &str) -> Result<Vec<(String, Type)>, String> 
             }
             None => (ty, None),
         };
+        let base = match base.split_once("<=") {
+            Some(("string", _)) if dialect == Dialect::Ros2 => "string",
+            _ => base,
+        };
+        if base == "wstring" || base.starts_with("wstring<=") {
+            return Err(format!(
+                "definition line {}: field '{name}' is a wstring, which bagbase does not decode",
+                n + 1
+            ));
+        }
         fields.push(RawField {
             ty: base.to_string(),
             array,
@@ -112,7 +135,7 @@ pub fn parse(msg_type: &str, text: &str) -> Result<Vec<(String, Type)>, String> 
         });
     }
     sections.insert(current, fields);
-    resolve(msg_type, &sections, 0)
+    resolve(msg_type, &sections, dialect, 0)
 }
 
 fn find<'a>(
@@ -143,6 +166,7 @@ fn find<'a>(
 fn resolve(
     msg: &str,
     sections: &HashMap<String, Vec<RawField>>,
+    dialect: Dialect,
     depth: usize,
 ) -> Result<Vec<(String, Type)>, String> {
     if depth > MAX_DEPTH {
@@ -153,9 +177,16 @@ fn resolve(
     let fields = sections
         .get(msg)
         .ok_or_else(|| format!("no definition for message type {msg}"))?;
+    if fields.is_empty() && dialect == Dialect::Ros2 {
+        // ROS 2 (rosidl) gives an empty message this one member, on the wire and in code.
+        return Ok(vec![(
+            "structure_needs_at_least_one_member".into(),
+            Type::Prim(Prim::U8),
+        )]);
+    }
     let mut out = Vec::with_capacity(fields.len());
     for f in fields {
-        let base = match Prim::parse(&f.ty) {
+        let base = match Prim::parse(&f.ty, dialect) {
             Some(p) => Type::Prim(p),
             None => {
                 let (full, _) = find(&f.ty, msg, sections).ok_or_else(|| {
@@ -164,7 +195,7 @@ fn resolve(
                         f.name, f.ty
                     )
                 })?;
-                Type::Msg(full.clone(), resolve(&full, sections, depth + 1)?)
+                Type::Msg(full.clone(), resolve(&full, sections, dialect, depth + 1)?)
             }
         };
         let ty = match (f.array, &base) {
@@ -185,7 +216,7 @@ mod tests {
 
     #[test]
     fn parses_nested_arrays_constants() {
-        let f = parse("sensor_msgs/Imu", IMU).unwrap();
+        let f = parse("sensor_msgs/Imu", IMU, Dialect::Ros1).unwrap();
         let names: Vec<&str> = f.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
@@ -198,14 +229,35 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        assert!(parse("a/B", "Foo x")
+        let r1 = Dialect::Ros1;
+        assert!(parse("a/B", "Foo x", r1)
             .unwrap_err()
             .contains("no definition for type 'Foo'"));
-        assert!(parse("a/B", "float64[x] y")
+        assert!(parse("a/B", "float64[x] y", r1)
             .unwrap_err()
             .contains("bad array size"));
-        assert!(parse("a/B", "B self\n===\nMSG: a/B\nB self")
+        assert!(parse("a/B", "B self\n===\nMSG: a/B\nB self", r1)
             .unwrap_err()
             .contains("deeper"));
+        assert!(parse("a/B", "wstring w", Dialect::Ros2)
+            .unwrap_err()
+            .contains("wstring"));
+    }
+
+    #[test]
+    fn ros2_bounded_types_defaults_and_byte() {
+        let text = "byte b\nstring<=10 s\nint32[<=5] xs\nbool[3] flags [false, true, false]\nint32 X=1\nbuiltin_interfaces/Time stamp\n===\nMSG: builtin_interfaces/Time\nint32 sec\nuint32 nanosec\n";
+        let f = parse("p/msg/M", text, Dialect::Ros2).unwrap();
+        assert_eq!(f[0].1, Type::Prim(Prim::U8));
+        assert_eq!(f[1].1, Type::Prim(Prim::Str));
+        assert_eq!(f[2].1, Type::List(Box::new(Type::Prim(Prim::I32)), None));
+        assert_eq!(
+            f[3].1,
+            Type::List(Box::new(Type::Prim(Prim::Bool)), Some(3))
+        );
+        assert!(
+            matches!(&f[4].1, Type::Msg(n, t) if n == "builtin_interfaces/Time" && t.len() == 2)
+        );
+        assert_eq!(f.len(), 5);
     }
 }

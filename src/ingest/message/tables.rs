@@ -1,10 +1,10 @@
-//! Turns a bag's connections and messages into table rows: `topics`, `messages` and one
-//! table per topic (file_id, log_time, then the decoded fields). Rows are handed out in
-//! bounded batches so memory stays flat whatever the bag's size.
+//! Turns a recording's connections (ROS1) or channels (MCAP) and their messages into
+//! table rows: `topics`, `messages` and one table per decodable topic (file_id,
+//! log_time, ordinal, then the decoded fields). Rows are handed out in bounded batches
+//! so memory stays flat whatever the recording's size.
 
-use super::bag::Connection;
 use super::decode::{self, Bytes, Col};
-use super::msgdef::{self, Type};
+use super::msgdef::{self, Dialect, Type};
 use datafusion::arrow::array::*;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::collections::{BTreeMap, HashMap};
@@ -43,11 +43,43 @@ pub fn topics_schema() -> SchemaRef {
     ]))
 }
 
-/// The decoded rows of one topic.
+/// How a connection's messages are serialized, when bagbase can decode them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    /// ROS1 serialization, `.msg` definition in ROS1 dialect.
+    Ros1,
+    /// CDR (ROS 2), `ros2msg` schema.
+    Cdr,
+}
+
+/// A stream of messages of one type on one topic: a ROS1 connection or an MCAP channel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connection {
+    pub id: u32,
+    pub topic: String,
+    pub msg_type: String,
+    /// ROS1's definition checksum; empty where the format has none.
+    pub md5sum: String,
+    pub definition: String,
+    /// `None`: the messages are kept raw in `messages` only (an encoding bagbase does
+    /// not decode).
+    pub codec: Option<Codec>,
+}
+
+/// Rows of one topic: counts for `topics`, and the decoded table when it has one.
 struct TopicRows {
     msg_type: String,
     md5sum: String,
     definition: String,
+    codec: Option<Codec>,
+    table: Option<Decoded>,
+    count: i64,
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+/// The per-topic table being built.
+struct Decoded {
     root: Type,
     schema: SchemaRef,
     times: TimestampNanosecondBuilder,
@@ -57,9 +89,6 @@ struct TopicRows {
     fields: Col,
     rows: usize,
     bytes: usize,
-    count: i64,
-    first: Option<i64>,
-    last: Option<i64>,
 }
 
 /// What is left when the bag ends.
@@ -89,6 +118,57 @@ pub struct BagTables {
     msgs: MessageRows,
     /// Topics whose messages carry another type than the one the table follows.
     pub warnings: Vec<String>,
+}
+
+impl Decoded {
+    fn new(c: &Connection, codec: Codec) -> Result<Decoded, DecodeError> {
+        let dialect = match codec {
+            Codec::Ros1 => Dialect::Ros1,
+            Codec::Cdr => Dialect::Ros2,
+        };
+        let fields =
+            msgdef::parse(&c.msg_type, &c.definition, dialect).map_err(|what| DecodeError {
+                topic: c.topic.clone(),
+                what: format!("message definition of {}: {what}", c.msg_type),
+            })?;
+        let mut cols = vec![
+            Field::new("file_id", DataType::Utf8, false),
+            Field::new("log_time", ts(), false),
+            Field::new("ordinal", DataType::Int64, false),
+        ];
+        for f in decode::struct_fields(&fields).iter() {
+            cols.push(f.as_ref().clone().with_name(column_name(f.name())));
+        }
+        let root = Type::Msg(c.msg_type.clone(), fields);
+        Ok(Decoded {
+            fields: Col::new(&root),
+            root,
+            schema: Arc::new(Schema::new(cols)),
+            times: TimestampNanosecondBuilder::new(),
+            ordinals: Int64Builder::new(),
+            log: Vec::new(),
+            rows: 0,
+            bytes: 0,
+        })
+    }
+
+    /// Decodes one message into the row builders.
+    fn decode(&mut self, c: &Connection, msg_type: &str, data: &[u8]) -> Result<(), String> {
+        let expected = |what: String| format!("a {msg_type} message: expected {what}");
+        let mut b = match c.codec {
+            Some(Codec::Cdr) => Bytes::cdr(data).map_err(expected)?,
+            _ => Bytes::ros1(data),
+        };
+        decode::decode(&self.root, &mut self.fields, &mut b, &c.topic).map_err(expected)?;
+        if !b.trailing_ok() {
+            return Err(format!(
+                "a {msg_type} message of {} bytes as its definition says, found {} bytes",
+                data.len() - (b.buf.len() - b.pos),
+                data.len()
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Default)]
@@ -140,33 +220,18 @@ impl BagTables {
     /// Registers a connection; the first connection of a topic fixes its table's type.
     pub fn connection(&mut self, c: Connection) -> Result<(), DecodeError> {
         if !self.topics.contains_key(&c.topic) {
-            let fields = msgdef::parse(&c.msg_type, &c.definition).map_err(|what| DecodeError {
-                topic: c.topic.clone(),
-                what: format!("message definition of {}: {what}", c.msg_type),
-            })?;
-            let mut cols = vec![
-                Field::new("file_id", DataType::Utf8, false),
-                Field::new("log_time", ts(), false),
-                Field::new("ordinal", DataType::Int64, false),
-            ];
-            for f in decode::struct_fields(&fields).iter() {
-                cols.push(f.as_ref().clone().with_name(column_name(f.name())));
-            }
-            let root = Type::Msg(c.msg_type.clone(), fields);
+            let table = match c.codec {
+                Some(codec) => Some(Decoded::new(&c, codec)?),
+                None => None,
+            };
             self.topics.insert(
                 c.topic.clone(),
                 TopicRows {
                     msg_type: c.msg_type.clone(),
                     md5sum: c.md5sum.clone(),
                     definition: c.definition.clone(),
-                    fields: Col::new(&root),
-                    root,
-                    schema: Arc::new(Schema::new(cols)),
-                    times: TimestampNanosecondBuilder::new(),
-                    ordinals: Int64Builder::new(),
-                    log: Vec::new(),
-                    rows: 0,
-                    bytes: 0,
+                    codec: c.codec,
+                    table,
                     count: 0,
                     first: None,
                     last: None,
@@ -208,42 +273,35 @@ impl BagTables {
         m.bytes += data.len();
         t.first = Some(t.first.map_or(time, |f| f.min(time)));
         t.last = Some(t.last.map_or(time, |l| l.max(time)));
-        if c.msg_type != t.msg_type && c.md5sum != t.md5sum {
-            let w = format!(
-                "topic {}: connection {conn} carries {} while the table follows {}; its messages are in `messages` only",
-                c.topic, c.msg_type, t.msg_type
-            );
-            if !self.warnings.contains(&w) {
-                self.warnings.push(w);
-            }
-        } else {
-            let mut b = Bytes { buf: data, pos: 0 };
-            decode::decode(&t.root, &mut t.fields, &mut b, &c.topic).map_err(|what| {
-                DecodeError {
-                    topic: c.topic.clone(),
-                    what: format!("a {} message: expected {what}", t.msg_type),
+        // ROS1: the same type name or the same checksum is the same type.
+        let same_type = c.codec == t.codec
+            && (c.msg_type == t.msg_type || (!c.md5sum.is_empty() && c.md5sum == t.md5sum));
+        match t.table.as_mut() {
+            Some(_) if !same_type => {
+                let w = format!(
+                    "topic {}: connection {conn} carries {} while the table follows {}; its messages are in `messages` only",
+                    c.topic, c.msg_type, t.msg_type
+                );
+                if !self.warnings.contains(&w) {
+                    self.warnings.push(w);
                 }
-            })?;
-            if b.pos != data.len() {
-                return Err(DecodeError {
+            }
+            Some(d) => {
+                d.decode(c, &t.msg_type, data).map_err(|what| DecodeError {
                     topic: c.topic.clone(),
-                    what: format!(
-                        "a {} message of {} bytes as its definition says, found {} bytes",
-                        t.msg_type,
-                        b.pos,
-                        data.len()
-                    ),
-                });
+                    what,
+                })?;
+                d.times.append_value(time);
+                d.log.push(time);
+                d.ordinals.append_value(ordinal);
+                d.rows += 1;
+                d.bytes += data.len();
+                if d.rows >= BATCH_ROWS || d.bytes >= BATCH_BYTES {
+                    let topic = c.topic.clone();
+                    out.push(self.flush_topic(&topic));
+                }
             }
-            t.times.append_value(time);
-            t.log.push(time);
-            t.ordinals.append_value(ordinal);
-            t.rows += 1;
-            t.bytes += data.len();
-            if t.rows >= BATCH_ROWS || t.bytes >= BATCH_BYTES {
-                let topic = c.topic.clone();
-                out.push(self.flush_topic(&topic));
-            }
+            None => {}
         }
         if self.msgs.rows >= BATCH_ROWS || self.msgs.bytes >= BATCH_BYTES {
             out.push(self.flush_messages());
@@ -252,7 +310,11 @@ impl BagTables {
     }
 
     fn flush_topic(&mut self, topic: &str) -> Rows {
-        let t = self.topics.get_mut(topic).expect("known topic");
+        let t = self
+            .topics
+            .get_mut(topic)
+            .and_then(|t| t.table.as_mut())
+            .expect("a decoded topic");
         let n = t.rows;
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
@@ -307,7 +369,7 @@ impl BagTables {
         let mut out = Vec::new();
         let names: Vec<String> = self.topics.keys().cloned().collect();
         for t in &names {
-            if self.topics[t].rows > 0 {
+            if self.topics[t].table.as_ref().is_some_and(|d| d.rows > 0) {
                 out.push(self.flush_topic(t));
             }
         }
@@ -346,7 +408,10 @@ impl BagTables {
         let times = self
             .topics
             .into_iter()
-            .map(|(n, t)| (n, (t.msg_type, t.schema, t.log)))
+            .filter_map(|(n, t)| {
+                let d = t.table?;
+                Some((n, (t.msg_type, d.schema, d.log)))
+            })
             .collect();
         Finished {
             rows: out,

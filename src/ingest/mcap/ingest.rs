@@ -1,0 +1,83 @@
+//! Decodes one MCAP file into table segments in a working-set edit: `topics`, `messages`
+//! and one table per decodable topic, each segment holding rows of this file only.
+
+use super::scan::{self, Event, McapError};
+use crate::ingest::message::{TopicWriter, WriteError};
+use crate::ingest::rosbag1::ingest::bad;
+use crate::ingest::ReadOptions;
+use crate::store::ChunkWriter;
+use crate::version::WorkingEdit;
+use std::io::Read;
+
+enum Stop {
+    File(McapError),
+    Write(WriteError, u64),
+}
+
+impl From<McapError> for Stop {
+    fn from(e: McapError) -> Self {
+        Stop::File(e)
+    }
+}
+
+/// Reads the MCAP file `name` and adds its rows; returns warnings (a file cut short,
+/// channels kept raw).
+pub fn decode_into<R: Read>(
+    edit: &mut WorkingEdit<'_>,
+    chunks: &mut ChunkWriter<'_>,
+    name: &str,
+    file_id: &str,
+    input: R,
+    opts: &ReadOptions,
+) -> Result<Vec<String>, crate::Error> {
+    let mut out = TopicWriter::new(file_id);
+    let res = scan::scan(input, &mut |ev, at| -> Result<(), Stop> {
+        match ev {
+            Event::Connection(c) => out
+                .connection(c)
+                .map_err(|e| Stop::Write(WriteError::Decode(e), at)),
+            Event::Message { conn, time, data } => out
+                .message(edit, chunks, conn, time, data)
+                .map_err(|e| Stop::Write(e, at)),
+        }
+    });
+    let scan = match res {
+        Ok(s) => s,
+        Err(Stop::File(e)) => {
+            return Err(bad(name, format!("byte {}: expected {}", e.offset, e.what)))
+        }
+        Err(Stop::Write(WriteError::Decode(e), at)) => {
+            return Err(bad(
+                name,
+                format!(
+                    "record at byte {at}, topic {}: expected {}",
+                    e.topic, e.what
+                ),
+            ))
+        }
+        Err(Stop::Write(WriteError::Store(e), _)) => return Err(e),
+    };
+    let mut warnings = Vec::new();
+    if let Some(at) = scan.truncated_at {
+        let w = format!(
+            "{name}: the recording is cut short: usable data ends at byte {at}; {} complete messages were read",
+            scan.messages
+        );
+        if opts.strict {
+            return Err(bad(name, format!("{w} (--strict)")));
+        }
+        warnings.push(w);
+    }
+    for (topic, enc, schema_enc) in &scan.raw_channels {
+        let schema = if schema_enc.is_empty() {
+            "no schema".to_string()
+        } else {
+            format!("schema encoding '{schema_enc}'")
+        };
+        warnings.push(format!(
+            "{name}: topic {topic}: message encoding '{enc}' with {schema} is not decoded (cdr with ros2msg and ros1 with ros1msg are); its messages are kept raw in `messages`"
+        ));
+    }
+    warnings.extend(out.finish(edit, chunks, name, file_id, opts)?);
+    Ok(warnings)
+}
