@@ -213,29 +213,25 @@ pub fn ingest_file(
     let mut done = ingest_reader(edit, chunks, &src.name, open(&src.path)?, progress)?;
     let bag = done.format == Format::Rosbag1
         || (is_bag_name && matches!(done.format, Format::Empty | Format::Opaque));
-    if bag && done.changed {
-        let warnings = rosbag1::ingest::decode_into(
-            edit,
-            chunks,
-            &src.name,
-            &done.entry.file_id,
-            open(&src.path)?,
-            opts,
-        )?;
-        done.warnings.extend(warnings);
-    } else if done.format == Format::Mcap && done.changed {
-        let warnings = mcap::ingest::decode_into(
-            edit,
-            chunks,
-            &src.name,
-            &done.entry.file_id,
-            open(&src.path)?,
-            opts,
-        )?;
-        done.warnings.extend(warnings);
-    } else if done.format == Format::LineProtocol && done.changed {
-        let warnings =
-            lineproto::ingest_file(edit, chunks, &src.name, open(&src.path)?, opts.strict)?;
+    type Decoder = fn(
+        &mut WorkingEdit<'_>,
+        &mut ChunkWriter<'_>,
+        &str,
+        &str,
+        std::io::BufReader<std::fs::File>,
+        &ReadOptions,
+    ) -> Result<Vec<String>, crate::Error>;
+    let decoder: Option<Decoder> = match done.format {
+        _ if bag => Some(rosbag1::ingest::decode_into),
+        Format::Mcap => Some(mcap::ingest::decode_into),
+        Format::LineProtocol => Some(|edit, chunks, name, _, input, opts| {
+            lineproto::ingest_file(edit, chunks, name, input, opts.strict)
+        }),
+        _ => None,
+    };
+    if let Some(decode) = decoder.filter(|_| done.changed) {
+        let file_id = done.entry.file_id.clone();
+        let warnings = decode(edit, chunks, &src.name, &file_id, open(&src.path)?, opts)?;
         done.warnings.extend(warnings);
     }
     Ok(done)

@@ -1,24 +1,13 @@
 //! Decodes one MCAP file into table segments in a working-set edit: `topics`, `messages`
 //! and one table per decodable topic, each segment holding rows of this file only.
 
-use super::scan::{self, Event, McapError};
-use crate::ingest::message::{TopicWriter, WriteError};
-use crate::ingest::rosbag1::ingest::bad;
+use super::scan::{self, McapError};
+use crate::ingest::message::write::bad;
+use crate::ingest::message::{Stop, TopicWriter};
 use crate::ingest::ReadOptions;
 use crate::store::ChunkWriter;
 use crate::version::WorkingEdit;
 use std::io::Read;
-
-enum Stop {
-    File(McapError),
-    Write(WriteError, u64),
-}
-
-impl From<McapError> for Stop {
-    fn from(e: McapError) -> Self {
-        Stop::File(e)
-    }
-}
 
 /// Reads the MCAP file `name` and adds its rows; returns warnings (a file cut short,
 /// channels kept raw).
@@ -31,32 +20,10 @@ pub fn decode_into<R: Read>(
     opts: &ReadOptions,
 ) -> Result<Vec<String>, crate::Error> {
     let mut out = TopicWriter::new(file_id);
-    let res = scan::scan(input, &mut |ev, at| -> Result<(), Stop> {
-        match ev {
-            Event::Connection(c) => out
-                .connection(c)
-                .map_err(|e| Stop::Write(WriteError::Decode(e), at)),
-            Event::Message { conn, time, data } => out
-                .message(edit, chunks, conn, time, data)
-                .map_err(|e| Stop::Write(e, at)),
-        }
-    });
-    let scan = match res {
-        Ok(s) => s,
-        Err(Stop::File(e)) => {
-            return Err(bad(name, format!("byte {}: expected {}", e.offset, e.what)))
-        }
-        Err(Stop::Write(WriteError::Decode(e), at)) => {
-            return Err(bad(
-                name,
-                format!(
-                    "record at byte {at}, topic {}: expected {}",
-                    e.topic, e.what
-                ),
-            ))
-        }
-        Err(Stop::Write(WriteError::Store(e), _)) => return Err(e),
-    };
+    let scan = scan::scan(input, &mut |ev, at| -> Result<(), Stop<McapError>> {
+        out.event(edit, chunks, ev, at)
+    })
+    .map_err(|e| e.into_error(name, |e| (e.offset, format!("expected {}", e.what))))?;
     let mut warnings = Vec::new();
     if let Some(at) = scan.truncated_at {
         let w = format!(

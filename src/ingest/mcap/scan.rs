@@ -4,18 +4,10 @@
 //! Checks the chunk CRCs and the data-section CRC when the writer set them.
 
 use super::record::{self, Body, Schema, MAGIC, MAX_CHUNK, MAX_RECORD};
+pub use crate::ingest::message::Event;
 use crate::ingest::message::{Codec, Connection};
 use std::collections::HashMap;
 use std::io::Read;
-
-pub enum Event<'a> {
-    Connection(Connection),
-    Message {
-        conn: u32,
-        time: i64,
-        data: &'a [u8],
-    },
-}
 
 /// A problem with the file's bytes: where, and what was expected there.
 #[derive(Debug, Clone, PartialEq)]

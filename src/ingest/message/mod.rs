@@ -7,5 +7,5 @@ pub mod msgdef;
 pub mod tables;
 pub mod write;
 
-pub use tables::{Codec, Connection};
-pub use write::{TopicWriter, WriteError};
+pub use tables::{Codec, Connection, Event};
+pub use write::{Stop, TopicWriter};

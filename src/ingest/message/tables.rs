@@ -66,6 +66,16 @@ pub struct Connection {
     pub codec: Option<Codec>,
 }
 
+/// What a container reader hands out, in file order.
+pub enum Event<'a> {
+    Connection(Connection),
+    Message {
+        conn: u32,
+        time: i64,
+        data: &'a [u8],
+    },
+}
+
 /// Rows of one topic: counts for `topics`, and the decoded table when it has one.
 struct TopicRows {
     msg_type: String,
@@ -240,6 +250,14 @@ impl BagTables {
         }
         self.conns.insert(c.id, c);
         Ok(())
+    }
+
+    /// Registers a connection or adds a message (see `message`).
+    pub fn event(&mut self, ev: Event<'_>, out: &mut Vec<Rows>) -> Result<(), DecodeError> {
+        match ev {
+            Event::Connection(c) => self.connection(c),
+            Event::Message { conn, time, data } => self.message(conn, time, data, out),
+        }
     }
 
     /// Adds one message; returns batches that filled up.

@@ -2,17 +2,45 @@
 //! container is scanned (bounded batches), then its `topics` rows, and derives episodes
 //! and steps from the topic tables. Shared by every container reader.
 
-use super::tables::{key_of, BagTables, Connection, DecodeError, Rows};
+use super::tables::{key_of, BagTables, DecodeError, Event, Rows};
 use crate::ingest::steps::{self, TopicData};
-use crate::ingest::ReadOptions;
+use crate::ingest::{IngestError, ReadOptions};
 use crate::store::ChunkWriter;
 use crate::version::{segment, SegmentMeta, WorkingEdit};
 use std::collections::BTreeMap;
 
-/// Why a message could not be added.
-pub enum WriteError {
-    Decode(DecodeError),
+/// Why a container scan stopped: the reader's own error `E` (bad bytes), a message
+/// that does not decode (with the offset of its record), or the store failing.
+pub enum Stop<E> {
+    File(E),
+    Decode(DecodeError, u64),
     Store(crate::Error),
+}
+
+impl<E> From<E> for Stop<E> {
+    fn from(e: E) -> Self {
+        Stop::File(e)
+    }
+}
+
+impl<E> Stop<E> {
+    /// The error a user sees: the file, the byte and what was expected there.
+    pub fn into_error(self, name: &str, file: impl FnOnce(E) -> (u64, String)) -> crate::Error {
+        let (offset, what) = match self {
+            Stop::Store(e) => return e,
+            Stop::File(e) => file(e),
+            Stop::Decode(e, at) => (at, format!("topic {}: expected {}", e.topic, e.what)),
+        };
+        bad(name, format!("byte {offset}: {what}"))
+    }
+}
+
+pub fn bad(name: &str, what: String) -> crate::Error {
+    IngestError::Bad {
+        path: name.to_string(),
+        what,
+    }
+    .into()
 }
 
 /// The tables of one recording, written as it is read.
@@ -32,25 +60,21 @@ impl TopicWriter {
         }
     }
 
-    pub fn connection(&mut self, c: Connection) -> Result<(), DecodeError> {
-        self.tables.connection(c)
-    }
-
-    /// Adds one message; writes a segment whenever a table's batch fills up.
-    pub fn message(
+    /// Takes one event of the record at byte `at`; writes a segment whenever a table's
+    /// batch fills up.
+    pub fn event<E>(
         &mut self,
         edit: &mut WorkingEdit<'_>,
         chunks: &mut ChunkWriter<'_>,
-        conn: u32,
-        time: i64,
-        data: &[u8],
-    ) -> Result<(), WriteError> {
+        ev: Event<'_>,
+        at: u64,
+    ) -> Result<(), Stop<E>> {
         self.tables
-            .message(conn, time, data, &mut self.ready)
-            .map_err(WriteError::Decode)?;
+            .event(ev, &mut self.ready)
+            .map_err(|e| Stop::Decode(e, at))?;
         if !self.ready.is_empty() {
             let rows = std::mem::take(&mut self.ready);
-            self.write(rows, edit, chunks).map_err(WriteError::Store)?;
+            self.write(rows, edit, chunks).map_err(Stop::Store)?;
         }
         Ok(())
     }

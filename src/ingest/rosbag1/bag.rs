@@ -4,20 +4,11 @@
 
 use super::record::{self, Fields, Record, RecordError, RecordReader};
 use crate::ingest::message::Codec;
-pub use crate::ingest::message::Connection;
+pub use crate::ingest::message::{Connection, Event};
 use std::io::Read;
 
 /// Largest uncompressed chunk accepted.
 pub const MAX_CHUNK: u32 = 512 << 20;
-
-pub enum Event<'a> {
-    Connection(Connection),
-    Message {
-        conn: u32,
-        time: i64,
-        data: &'a [u8],
-    },
-}
 
 /// A problem with the bag's bytes: where, and what was expected there.
 #[derive(Debug, Clone, PartialEq)]
