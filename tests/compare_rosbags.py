@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Decoded values of bagbase agree with the Python readers, field by field, on every
-topic of every readable ROS1 bag (the `rosbags` library) and every ROS 2 MCAP file (the
-`mcap` + `mcap_ros2` readers) in tests/data (all rows; the files are small).
+topic of every readable ROS1 bag (the `rosbags` library), every ROS 2 MCAP file (the
+`mcap` + `mcap_ros2` readers) and every step column of the HDF5 files (`h5py`) in
+tests/data (all rows; the files are small).
 
 usage: compare_rosbags.py PATH/TO/bagbase
 Exit 0 and a closing 'N passed, 0 failed' line when every topic agrees."""
@@ -14,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import h5py
 from mcap_ros2.reader import read_ros2_messages
 from rosbags.highlevel import AnyReader
 
@@ -137,9 +139,72 @@ def mcap_files(manifest):
         yield key, topics
 
 
+HDF5_FILES = ["hdf5/robosuite-v1.0/door_panda_demo.hdf5", "hdf5/robosuite-v1.0/lift_panda_demo.hdf5",
+              "hdf5/robosuite-v1.0/stack_panda_demo.hdf5", "hdf5/robosuite-v1.0/wipe_panda_demo.hdf5",
+              "gen/robomimic.hdf5", "gen/aloha.hdf5"]
+
+
+def hdf5_episodes(f):
+    """[(column, dataset)] per episode, in bagbase's order and naming (docs/design.md)."""
+    if "data" in f:
+        demos = sorted(f["data"], key=lambda d: int(d.split("_")[1]))
+        out = []
+        for d in demos:
+            g = f["data"][d]
+            if "obs" in g:
+                cols = [(f"obs_{k}", g["obs"][k]) for k in g["obs"]]
+                cols += [(k, g[k]) for k in ("actions", "rewards", "dones") if k in g]
+            else:
+                cols = [(k, g[k]) for k in g if isinstance(g[k], h5py.Dataset)]
+            out.append(cols)
+        return out
+    obs = f["observations"]
+    cols = [(f"observations_{k}", obs[k]) for k in obs if isinstance(obs[k], h5py.Dataset)]
+    cols += [(f"observations_images_{k}", obs["images"][k]) for k in obs.get("images", {})]
+    return [cols + [("action", f["action"])]]
+
+
+def h5_value(row):
+    if row.ndim == 0:
+        return row.item()
+    if row.dtype.name == "uint8" and row.ndim >= 2:
+        return row.tobytes().hex()
+    return [x.item() for x in row.reshape(-1)]
+
+
+def compare_hdf5(key):
+    """Every step column of every episode against h5py; returns a difference or None."""
+    with tempfile.TemporaryDirectory() as tmp, h5py.File(DATA / key, "r") as f:
+        store = f"{tmp}/s"
+        subprocess.run([BAGBASE, "--store", store, "init"], check=True, capture_output=True)
+        subprocess.run([BAGBASE, "--store", store, "ingest", str(DATA / key)], check=True, capture_output=True)
+        for k, cols in enumerate(hdf5_episodes(f)):
+            q = (f"SELECT * FROM steps s JOIN episodes e USING (episode_id) WHERE e.episode_index = {k} "
+                 "ORDER BY s.step_index")
+            out = subprocess.run([BAGBASE, "--store", store, "sql", "--format", "json", q], check=True,
+                                 capture_output=True, text=True).stdout
+            rows = json.loads(out)
+            for name, ds in cols:
+                if len(rows) != ds.shape[0]:
+                    return f"episode {k}: {len(rows)} steps != {ds.shape[0]} rows of {name}"
+                for i, r in enumerate(rows):
+                    diff = same(h5_value(ds[i]), r[name], f"episode {k} step {i} {name}")
+                    if diff:
+                        return diff
+    return None
+
+
 def main():
     manifest = json.loads((DATA / "MANIFEST.json").read_text())
     passed = failed = 0
+    for key in HDF5_FILES:
+        diff = compare_hdf5(key)
+        if diff:
+            failed += 1
+            print(f"FAIL {key}: {diff}")
+        else:
+            passed += 1
+            print(f"ok   {key}: every step column agrees with h5py")
     for key, topics in mcap_files(manifest):
         with tempfile.TemporaryDirectory() as tmp:
             store = f"{tmp}/s"

@@ -5,6 +5,7 @@
 
 pub mod detect;
 pub mod error;
+pub mod hdf5;
 pub mod lineproto;
 pub mod mcap;
 pub mod message;
@@ -229,6 +230,12 @@ pub fn ingest_file(
         }),
         _ => None,
     };
+    if done.format == Format::Hdf5 && done.changed {
+        let file_id = done.entry.file_id.clone();
+        let warnings =
+            hdf5::ingest::decode_into(edit, chunks, &src.name, &file_id, &src.path, opts)?;
+        done.warnings.extend(warnings);
+    }
     if let Some(decode) = decoder.filter(|_| done.changed) {
         let file_id = done.entry.file_id.clone();
         let warnings = decode(edit, chunks, &src.name, &file_id, open(&src.path)?, opts)?;

@@ -119,7 +119,18 @@ impl TopicWriter {
         let fin = tables.finish();
         self.write(fin.rows, edit, chunks)?;
         let mut topics = BTreeMap::new();
+        let mut warnings = fin.warnings;
         for (table, (schema, list)) in self.segs {
+            let mut target = table.clone();
+            if let Some((msg_type, _, _)) = fin.times.get(&table) {
+                if let Some(why) = clash(edit, &table, &schema)? {
+                    // Another recording's `/rosout` (ROS1 vs ROS 2, say): keep both.
+                    target = format!("{table}:{msg_type}");
+                    warnings.push(format!(
+                        "{name}: topic {table}: table \"{table}\" holds another type ({why}); this file's rows go to table \"{target}\""
+                    ));
+                }
+            }
             if let Some((msg_type, schema, times)) = fin.times.get(&table) {
                 topics.insert(
                     table.clone(),
@@ -132,9 +143,25 @@ impl TopicWriter {
                 );
             }
             edit.root
-                .add_segments(&table, schema, key_of(&table), list)?;
+                .add_segments(&target, schema, key_of(&table), list)?;
         }
         steps::derive(edit, chunks, name, file_id, &topics, &opts.align)?;
-        Ok(fin.warnings)
+        Ok(warnings)
     }
+}
+
+/// Why rows of `schema` cannot join the stored table `table`, if they cannot.
+fn clash(
+    edit: &mut WorkingEdit<'_>,
+    table: &str,
+    schema: &str,
+) -> Result<Option<String>, crate::Error> {
+    Ok(match edit.root.table(table)? {
+        Some(t) if !t.segments.is_empty() && t.schema != schema => {
+            segment::merge_schemas(table, &t.schema, schema)
+                .err()
+                .map(|e| e.to_string())
+        }
+        _ => None,
+    })
 }

@@ -112,6 +112,9 @@ pub struct StepBuilder<'c> {
     cfg: &'c AlignConfig,
     file_id: String,
     topics: &'c BTreeMap<String, TopicData>,
+    /// The stored `steps` table's schema: a default-named column whose type differs
+    /// from a stored one of that name gets another name instead of failing the ingest.
+    stored: Option<Schema>,
 }
 
 /// What `build` produced, to add to the working set.
@@ -132,7 +135,31 @@ impl<'c> StepBuilder<'c> {
             cfg,
             file_id: file_id.to_string(),
             topics,
+            stored: None,
         }
+    }
+
+    pub fn with_stored(mut self, stored: Option<Schema>) -> Self {
+        self.stored = stored;
+        self
+    }
+
+    /// Whether a column `name` of type `dt` cannot join the stored steps rows.
+    fn clashes(&self, name: &str, dt: &DataType) -> bool {
+        let Some(f) = self
+            .stored
+            .as_ref()
+            .and_then(|s| s.field_with_name(name).ok())
+        else {
+            return false;
+        };
+        let old = segment::encode_schema(&Arc::new(Schema::new(vec![f.clone()])));
+        let new = segment::encode_schema(&Arc::new(Schema::new(vec![Field::new(
+            name,
+            dt.clone(),
+            true,
+        )])));
+        segment::merge_schemas("steps", &old, &new).is_err()
     }
 
     fn topic(&self, what: &str, name: &str) -> Result<&'c TopicData, Fail> {
@@ -225,6 +252,15 @@ impl<'c> StepBuilder<'c> {
                 name = format!("{name}_{k}");
             }
             let (columns, path, data_type) = resolve(&s.topic, &t.schema, s.field.as_deref())?;
+            if defaults && self.clashes(&name, &data_type) {
+                // Another recording's topic of the same name and another type.
+                let base = name.clone();
+                let mut k = 2;
+                while self.clashes(&name, &data_type) || out.iter().any(|o| o.name == name) {
+                    name = format!("{base}_{k}");
+                    k += 1;
+                }
+            }
             if t.times.len() > u32::MAX as usize {
                 return Err(format!("topic {} has more than 2^32 messages", s.topic));
             }
@@ -605,8 +641,9 @@ fn write(
     segment::write_segment("steps", chunks, nodes, kv, schema, batches).map_err(|e| e.to_string())
 }
 
+/// `episodes` rows being built (shared with decoders that make episodes without topics).
 #[derive(Default)]
-struct EpisodeRows {
+pub struct EpisodeRows {
     id: Vec<String>,
     file: Vec<String>,
     start: Vec<i64>,
@@ -617,7 +654,12 @@ struct EpisodeRows {
 }
 
 impl EpisodeRows {
-    fn push(&mut self, id: &str, file: &str, steps: &[i64], k: usize, main: Option<&str>) {
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
+
+    /// One episode whose steps are at `steps` (not empty).
+    pub fn push(&mut self, id: &str, file: &str, steps: &[i64], k: usize, main: Option<&str>) {
         self.id.push(id.into());
         self.file.push(file.into());
         self.start.push(steps[0]);
@@ -627,7 +669,7 @@ impl EpisodeRows {
         self.main.push(main.map(str::to_string));
     }
 
-    fn finish(self) -> RecordBatch {
+    pub fn finish(self) -> RecordBatch {
         let dur: Vec<f64> = self
             .start
             .iter()

@@ -51,7 +51,13 @@ pub fn derive(
         }
         .into()
     };
-    let b = build::StepBuilder::new(cfg, file_id, topics);
+    let stored = match edit.root.table("steps")? {
+        Some(t) if !t.segments.is_empty() => {
+            Some(segment::decode_schema("steps", &t.schema)?.as_ref().clone())
+        }
+        _ => None,
+    };
+    let b = build::StepBuilder::new(cfg, file_id, topics).with_stored(stored);
     let Some(built) = b.build(chunks, &mut edit.nodes).map_err(bad)? else {
         return Ok(());
     };
