@@ -74,3 +74,16 @@ pub fn add_user(store: &Path, name: &str, role: &str, password: &str) {
     writeln!(c.stdin.take().unwrap(), "{password}").unwrap();
     assert!(c.wait().unwrap().success());
 }
+
+/// The rows of `bagbase sql --format csv` output, header dropped.
+pub fn csv_rows(out: &str) -> Vec<Vec<String>> {
+    out.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect()
+}
+
+/// tests/data/MANIFEST.json: the facts upstream readers give for every test file.
+pub fn manifest() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string("tests/data/MANIFEST.json").unwrap()).unwrap()
+}

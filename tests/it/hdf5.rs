@@ -3,20 +3,11 @@
 //! shapes and action sums. The other layouts and the bad-input errors are pinned in
 //! sql/hdf5.slt; values against h5py in tests/compare_rosbags.py.
 
-use crate::common::ok;
-
-fn csv_rows(out: &str) -> Vec<Vec<String>> {
-    out.lines()
-        .skip(1)
-        .map(|l| l.split(',').map(String::from).collect())
-        .collect()
-}
+use crate::common::{csv_rows, manifest, ok};
 
 #[test]
 fn every_hdf5_file_matches_the_manifest() {
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string("tests/data/MANIFEST.json").unwrap())
-            .unwrap();
+    let m = manifest();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
     ok(&store, &["init"]);

@@ -6,18 +6,7 @@
 //! Decoded values are checked against the Python `mcap_ros2` reader by
 //! tests/compare_rosbags.py.
 
-use crate::common::{fails, ok, snapshot};
-
-fn manifest() -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string("tests/data/MANIFEST.json").unwrap()).unwrap()
-}
-
-fn csv_rows(out: &str) -> Vec<Vec<String>> {
-    out.lines()
-        .skip(1)
-        .map(|l| l.split(',').map(String::from).collect())
-        .collect()
-}
+use crate::common::{csv_rows, fails, manifest, ok, snapshot};
 
 #[test]
 fn every_mcap_file_matches_the_manifest() {

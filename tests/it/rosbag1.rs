@@ -3,22 +3,11 @@
 //! error, export gives back the same SHA-256, and bags cut short keep every complete
 //! message (a warning; an error with --strict).
 
-use crate::common::{bagbase, fails, ok};
+use crate::common::{bagbase, csv_rows, fails, manifest, ok};
 use bagbase::ingest::rosbag1::record::{RecordReader, MAGIC, OP_CHUNK, OP_MSG_DATA};
 use std::path::Path;
 
 const BAGS: &str = "tests/data/ros1/rosbag.js";
-
-fn manifest() -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string("tests/data/MANIFEST.json").unwrap()).unwrap()
-}
-
-fn csv_rows(out: &str) -> Vec<Vec<String>> {
-    out.lines()
-        .skip(1)
-        .map(|l| l.split(',').map(String::from).collect())
-        .collect()
-}
 
 #[test]
 fn every_bag_matches_the_manifest_and_exports_identically() {
