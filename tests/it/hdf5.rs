@@ -56,3 +56,32 @@ fn every_hdf5_file_matches_the_manifest() {
     }
     assert_eq!(files, 4);
 }
+
+/// Bit flips and cuts of a real file: the HDF5 path answers Ok or Err, never panics.
+#[test]
+fn mutated_hdf5_files_never_panic() {
+    let orig = std::fs::read("tests/data/hdf5/robosuite-v1.0/wipe_panda_demo.hdf5").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.hdf5");
+    std::fs::write(&path, &orig).unwrap();
+    assert_eq!(bagbase::ingest::hdf5::ingest::read_all(&path), Ok(174));
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..150 {
+        let mut b = orig.clone();
+        for _ in 0..1 + next() % 4 {
+            let i = (next() % b.len() as u64) as usize;
+            b[i] ^= 1 << (next() % 8);
+        }
+        if next() % 3 == 0 {
+            b.truncate((next() % b.len() as u64) as usize);
+        }
+        std::fs::write(&path, &b).unwrap();
+        let _ = bagbase::ingest::hdf5::ingest::read_all(&path);
+    }
+}
