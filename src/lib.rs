@@ -471,6 +471,21 @@ impl Store {
         Ok(ctx.sql(query).await?.collect().await?)
     }
 
+    /// The `episode_id`s of the episodes at `reference` where the SQL condition `cond`
+    /// holds (`export --format lerobot --where`).
+    pub async fn episode_ids(&self, reference: &str, cond: &str) -> Result<HashSet<String>> {
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::DataType;
+        let q = format!("SELECT episode_id FROM episodes WHERE ({cond})");
+        let mut out = HashSet::new();
+        for b in self.sql(&q, Some(reference)).await? {
+            let ids = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
+                .map_err(datafusion::error::DataFusionError::from)?;
+            out.extend(ids.as_string::<i32>().iter().flatten().map(String::from));
+        }
+        Ok(out)
+    }
+
     /// Per table and file, what changed from `from` to `to` (`diff_summary`).
     pub async fn diff_summary(&self, from: &str, to: &str) -> Result<Vec<RecordBatch>> {
         let q = format!(
@@ -563,6 +578,21 @@ impl Store {
         let root_id = version::refs::read_root(kv, &r)?;
         let root = version::manifest::load_root(kv, &root_id)?;
         export::parquet::export(&self.chunks, &root, &r.version, out)
+    }
+
+    /// Writes the episodes and steps of `reference` as a LeRobot v3.0 dataset under `out`
+    /// (see `export::lerobot`).
+    pub fn export_lerobot(
+        &self,
+        reference: &str,
+        out: &Path,
+        opts: &export::lerobot::Options,
+        progress: &dyn Progress,
+    ) -> Result<export::lerobot::Summary> {
+        let kv = self.chunks.kv();
+        let r = self.resolve(reference)?;
+        let root = version::manifest::load_root(kv, &version::refs::read_root(kv, &r)?)?;
+        export::lerobot::export(&self.chunks, &root, out, opts, progress)
     }
 
     /// Re-hashes every chunk and checks every manifest node reachable from a version or

@@ -188,7 +188,12 @@ def compare_hdf5(key):
                 if len(rows) != ds.shape[0]:
                     return f"episode {k}: {len(rows)} steps != {ds.shape[0]} rows of {name}"
                 for i, r in enumerate(rows):
-                    diff = same(h5_value(ds[i]), r[name], f"episode {k} step {i} {name}")
+                    got = r[name]
+                    if isinstance(got, dict) and "data" in got:  # an image: height, width, pixels
+                        if [got["height"], got["width"]] != list(ds.shape[1:3]):
+                            return f"episode {k} step {i} {name}: image {got['height']}x{got['width']}, h5py {ds.shape}"
+                        got = got["data"]
+                    diff = same(h5_value(ds[i]), got, f"episode {k} step {i} {name}")
                     if diff:
                         return diff
     return None

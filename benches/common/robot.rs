@@ -1,5 +1,6 @@
-//! A realistic robot recording for benchmarks: camera 640×480 rgb8 at 30 Hz, IMU at
-//! 200 Hz, joint_states (7 joints) at 100 Hz and tf at 50 Hz, as ROS1 messages.
+//! A realistic robot recording for benchmarks: camera 640×480 (or any size) rgb8 at
+//! 30 Hz, IMU at 200 Hz, joint_states (7 joints) at 100 Hz and tf at 50 Hz, as ROS1
+//! messages.
 
 use super::bagwriter::{BagWriter, Compression, Conn};
 use super::Rng;
@@ -56,12 +57,23 @@ fn f64s(m: &mut Vec<u8>, v: &[f64]) {
 
 /// Writes about `bytes` of recording; returns the number of camera frames.
 pub fn write_robot_bag(path: &Path, bytes: u64, compression: Compression) -> u64 {
+    write_robot_bag_sized(path, bytes, compression, 640, 480)
+}
+
+/// `write_robot_bag` with a `width`×`height` camera.
+pub fn write_robot_bag_sized(
+    path: &Path,
+    bytes: u64,
+    compression: Compression,
+    width: usize,
+    height: usize,
+) -> u64 {
     let f = std::io::BufWriter::with_capacity(4 << 20, std::fs::File::create(path).unwrap());
     let mut w = BagWriter::new(f, conns(), compression).unwrap();
     let mut rng = Rng(99);
     let t0: i64 = 1_700_000_000_000_000_000;
     let tick = 1_000_000_000 / 600; // 600 Hz base clock: 30 | 100 | 200 | 50 divide it
-    let mut frame = vec![0u8; 640 * 480 * 3];
+    let mut frame = vec![0u8; width * height * 3];
     let mut written = 0u64;
     let mut frames = 0u64;
     let mut i: i64 = 0;
@@ -71,19 +83,19 @@ pub fn write_robot_bag(path: &Path, bytes: u64, compression: Compression) -> u64
         if i % 20 == 0 {
             // Camera: a moving gradient with sensor noise (compresses like a real image, a bit).
             for (p, px) in frame.chunks_mut(3).enumerate() {
-                let (x, y) = ((p % 640) as i64, (p / 640) as i64);
+                let (x, y) = ((p % width) as i64, (p / width) as i64);
                 let n = (rng.next() & 0x0f) as u8;
                 px[0] = ((x + i / 20) & 0xff) as u8 ^ n;
                 px[1] = ((y + i / 40) & 0xff) as u8 ^ n;
                 px[2] = ((x + y) & 0xff) as u8;
             }
             header(&mut m, frames as u32, t, "camera");
-            m.extend_from_slice(&480u32.to_le_bytes());
-            m.extend_from_slice(&640u32.to_le_bytes());
+            m.extend_from_slice(&(height as u32).to_le_bytes());
+            m.extend_from_slice(&(width as u32).to_le_bytes());
             m.extend_from_slice(&4u32.to_le_bytes());
             m.extend_from_slice(b"rgb8");
             m.push(0);
-            m.extend_from_slice(&1920u32.to_le_bytes());
+            m.extend_from_slice(&(width as u32 * 3).to_le_bytes());
             m.extend_from_slice(&(frame.len() as u32).to_le_bytes());
             m.extend_from_slice(&frame);
             w.write(0, t, &m).unwrap();

@@ -117,6 +117,16 @@ enum Command {
         #[arg(long, value_enum)]
         format: ExportFormat,
         out: PathBuf,
+        /// lerobot: the task text of every episode.
+        #[arg(long, default_value = "unspecified")]
+        task: String,
+        /// lerobot: frames per second in info.json (default: the steps' mean rate).
+        #[arg(long)]
+        fps: Option<u32>,
+        /// lerobot: only the episodes matching this SQL condition on the `episodes`
+        /// table, e.g. "file_id IN (SELECT file_id FROM files WHERE path LIKE '%.hdf5')".
+        #[arg(long = "where")]
+        filter: Option<String>,
     },
     /// Serve the PostgreSQL wire protocol (the database name picks the ref).
     Serve {
@@ -346,6 +356,9 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
             reference,
             format,
             out,
+            task,
+            fps,
+            filter,
         } => {
             let store = Store::open(&path)?;
             match format {
@@ -372,8 +385,34 @@ fn dispatch(cli: Cli) -> bagbase::Result<i32> {
                     Ok(0)
                 }
                 ExportFormat::Lerobot => {
-                    eprintln!("error: export --format lerobot is not built yet");
-                    Ok(2)
+                    let bar = progress::Bar::steps(0);
+                    let episodes = match filter {
+                        Some(cond) => {
+                            Some(runtime()?.block_on(store.episode_ids(&reference, &cond))?)
+                        }
+                        None => None,
+                    };
+                    let opts = bagbase::export::lerobot::Options {
+                        task,
+                        fps,
+                        episodes,
+                    };
+                    let res = store.export_lerobot(&reference, &out, &opts, &bar);
+                    bar.finish();
+                    let s = res?;
+                    for w in &s.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    println!(
+                        "exported {} episodes ({} frames at {} fps, {} data files; features {}) to {}",
+                        s.episodes,
+                        s.frames,
+                        s.fps,
+                        s.data_files,
+                        s.features.join(", "),
+                        out.display()
+                    );
+                    Ok(0)
                 }
             }
         }

@@ -4,23 +4,15 @@
 //! columns NULL), so every file of a directory has one schema: pyarrow, pandas and
 //! DuckDB read a directory as one table.
 
-use super::{dir_name, ExportError, ExportedTable};
+use super::{dir_name, io, ExportError, ExportedTable};
 use crate::store::{ChunkStore, Id};
 use crate::version::manifest::{self, Root, SegmentMeta, StatValue};
-use crate::version::{node, segment};
+use crate::version::segment;
 use datafusion::arrow::array::{new_null_array, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
-use sha2::Digest;
 use std::path::{Path, PathBuf};
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
-    move |source| ExportError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 /// The partition a segment belongs to: its episode, else its file, else "part".
 fn partition(s: &SegmentMeta) -> String {
@@ -44,32 +36,7 @@ pub fn export(
     version: &Id,
     out: &Path,
 ) -> Result<Vec<ExportedTable>, crate::Error> {
-    if out.exists() {
-        let mut rd = std::fs::read_dir(out).map_err(io(out))?;
-        if rd.next().is_some() {
-            return Err(ExportError::NotEmpty {
-                path: out.to_path_buf(),
-            }
-            .into());
-        }
-    }
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "export".into());
-    let tmp = out.with_file_name(format!(".{name}.partial"));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    let res = write_all(chunks, root, version, &tmp);
-    if res.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return res;
-    }
-    if out.exists() {
-        std::fs::remove_dir(out).map_err(io(out))?;
-    }
-    std::fs::rename(&tmp, out).map_err(io(out))?;
-    res
+    super::into_new_dir(out, |tmp| write_all(chunks, root, version, tmp))
 }
 
 fn write_all(
@@ -117,20 +84,11 @@ fn write_segment(
     s: &SegmentMeta,
     file: &PathBuf,
 ) -> Result<(), crate::Error> {
-    let list = node::get_chunks(chunks.kv(), &s.chunks)?;
-    let bytes = chunks.read_blob(&list)?;
-    if Id(sha2::Sha256::digest(&bytes).into()) != s.id {
-        return Err(crate::store::StoreError::Corrupt {
-            what: format!("segment {} of table {table}", s.id.hex()),
-            detail: "its chunks do not hash to the segment id; run 'bagbase fsck'".into(),
-        }
-        .into());
-    }
+    let bytes = super::read_segment(chunks, table, s)?;
     let bad = |e: &dyn std::fmt::Display| ExportError::Table {
         table: table.into(),
         detail: e.to_string(),
     };
-    let bytes = bytes::Bytes::from(bytes);
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).map_err(|e| bad(&e))?;
     let same = reader.schema().fields() == schema.fields();
     if same {

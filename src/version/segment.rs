@@ -129,7 +129,8 @@ pub fn write_segment(
     let bytes = w.into_inner().map_err(|e| table_err(table, e))?;
     let blob = chunks.put_bytes(&bytes)?;
     let list = nodes.put_chunks(kv, &blob.chunks)?;
-    stats.retain(|_, s| s.min.is_some() || s.nulls > 0);
+    // Every column keeps an entry (a null count of 0 and no min/max says "present, no
+    // NULLs"): a column missing from `stats` is one the segment does not have.
     Ok(SegmentMeta {
         id: blob.sha256,
         chunks: list,

@@ -1,7 +1,9 @@
 //! Turns one HDF5 episode file into `episodes` rows and `steps` segments: one episode per
 //! demo group, one step per row of its datasets, read in slices of bounded size (never a
 //! whole dataset). A dataset of shape (N,) is a scalar column, (N, d…) a list column of
-//! its flattened row, uint8 (N, h, w, …) a bytea column (an image). Steps are timed at
+//! its flattened row, uint8 (N, h, w) or (N, h, w, 1|3|4) an image column (a struct of
+//! height, width, encoding `mono8`/`rgb8`/`rgba8` and the pixel bytes, the fields a
+//! `sensor_msgs/Image` has), other uint8 (N, a, b, …) a bytea column. Steps are timed at
 //! `fps` (the config's, else 20 Hz, robosuite's default control rate).
 
 use super::layout::{self, EpisodeLayout};
@@ -165,7 +167,7 @@ fn columns(file: &hdf5::File, ep: &EpisodeLayout) -> Result<Vec<Column>, String>
                 "dataset {path}: rows of at most 2^28 values, found {width}"
             ));
         }
-        let data_type = column_type(&desc, shape.len())
+        let data_type = column_type(&desc, &shape)
             .ok_or_else(|| format!("dataset {path}: expected numbers, found type {desc}"))?;
         let name = if STEP_COLUMNS.contains(&name.as_str()) {
             format!("{name}_")
@@ -210,7 +212,28 @@ fn item(dt: DataType) -> FieldRef {
     Arc::new(Field::new("item", dt, true))
 }
 
-fn column_type(desc: &TypeDescriptor, ndim: usize) -> Option<DataType> {
+/// The pixel encoding of a uint8 dataset of `shape` (rows first), if it holds images.
+fn image_encoding(shape: &[usize]) -> Option<&'static str> {
+    match shape {
+        [_, _, _] | [_, _, _, 1] => Some("mono8"),
+        [_, _, _, 3] => Some("rgb8"),
+        [_, _, _, 4] => Some("rgba8"),
+        _ => None,
+    }
+}
+
+/// The fields of an image column (a subset of `sensor_msgs/Image`'s, same names).
+pub fn image_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("height", DataType::UInt32, false),
+        Field::new("width", DataType::UInt32, false),
+        Field::new("encoding", DataType::Utf8, false),
+        Field::new("data", DataType::Binary, false),
+    ])
+}
+
+fn column_type(desc: &TypeDescriptor, shape: &[usize]) -> Option<DataType> {
+    let ndim = shape.len();
     let scalar = match desc {
         TypeDescriptor::Integer(IntSize::U1) => DataType::Int8,
         TypeDescriptor::Integer(IntSize::U2) => DataType::Int16,
@@ -226,6 +249,9 @@ fn column_type(desc: &TypeDescriptor, ndim: usize) -> Option<DataType> {
     };
     Some(match (ndim, &scalar) {
         (1, _) => scalar,
+        (3.., DataType::UInt8) if image_encoding(shape).is_some() => {
+            DataType::Struct(image_fields())
+        }
         (3.., DataType::UInt8) => DataType::Binary,
         _ => DataType::List(item(scalar)),
     })
@@ -300,10 +326,34 @@ fn read_column(c: &Column, r: Range<usize>) -> hdf5::Result<ArrayRef> {
         }};
     }
     Ok(match &c.desc {
-        TypeDescriptor::Unsigned(IntSize::U1) if matches!(c.data_type, DataType::Binary) => {
+        TypeDescriptor::Unsigned(IntSize::U1)
+            if matches!(c.data_type, DataType::Binary | DataType::Struct(_)) =>
+        {
             let v: Vec<u8> = read_rows(&c.ds, &c.shape, r.clone())?;
             let offsets = OffsetBuffer::<i32>::from_lengths(std::iter::repeat_n(c.width, r.len()));
-            Arc::new(BinaryArray::new(offsets, v.into(), None))
+            let data = Arc::new(BinaryArray::new(offsets, v.into(), None));
+            match image_encoding(&c.shape) {
+                Some(enc) if matches!(c.data_type, DataType::Struct(_)) => {
+                    let n = r.len();
+                    let dim = |i: usize| {
+                        Arc::new(UInt32Array::from_value(
+                            u32::try_from(c.shape[i]).unwrap_or(u32::MAX),
+                            n,
+                        )) as ArrayRef
+                    };
+                    Arc::new(StructArray::new(
+                        image_fields(),
+                        vec![
+                            dim(1),
+                            dim(2),
+                            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(enc, n))),
+                            data,
+                        ],
+                        None,
+                    ))
+                }
+                _ => data,
+            }
         }
         TypeDescriptor::Integer(IntSize::U1) => typed!(Int8Type),
         TypeDescriptor::Integer(IntSize::U2) => typed!(Int16Type),
