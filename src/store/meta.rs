@@ -63,6 +63,7 @@ impl SledKv {
     /// Opens (or creates) the sled database at `dir`. A lock held by another process is
     /// reported as `WouldBlock` so the caller can name that process.
     pub fn open(dir: &Path) -> std::result::Result<SledKv, sled::Error> {
+        drop_unfinished_snapshots(dir)?;
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::LowSpace)
@@ -70,6 +71,38 @@ impl SledKv {
             .open()?;
         Ok(SledKv { db })
     }
+}
+
+/// Removes `snap.*.generating` files: snapshots a killed process had not finished.
+///
+/// sled 0.34 writes a snapshot each time it opens a database that has new log entries
+/// (and every so many writes) to `snap.<lsn>.generating`, fsyncs it, then renames it to
+/// `snap.<lsn>`. But its list of snapshot candidates only skips the old
+/// `.in___motion` suffix, so a half-written `.generating` file left by a `kill -9`
+/// sorts after the real snapshot, is chosen, fails its CRC, and the database no longer
+/// opens (sled issues #1527, #1533). An unfinished snapshot is never the state of
+/// record — the previous snapshot plus the log replayed from it is — so deleting it
+/// loses nothing.
+fn drop_unfinished_snapshots(dir: &Path) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut removed = false;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path())?;
+            removed = true;
+        }
+    }
+    if removed {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 impl MetaKv for SledKv {
