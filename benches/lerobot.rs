@@ -7,6 +7,10 @@
 //! same bag in the same run. FPS = camera frames / wall time of the whole pipeline;
 //! peak RSS from wait4 (the largest of the pipeline's processes).
 //!
+//! The peer runs under `ulimit -v` of 20 GiB (the machine has 24 GiB): holding a 7 GB
+//! bag's frames in pandas does not fit, and it is reported as such, not left to the
+//! OOM killer.
+//!
 //! cargo bench --bench lerobot        (BENCH_LEROBOT_MIB=700,7168 by default;
 //! BENCH_LEROBOT_PEER=0 skips the Python script)
 
@@ -42,6 +46,25 @@ fn bag_cached(path: &Path, mib: u64) -> u64 {
     frames
 }
 
+/// Address space the peer may use, KiB.
+const PEER_LIMIT_KIB: u64 = 20 << 20;
+
+/// Runs the peer under the limit: its run, and whether it finished.
+fn peer(script: &str, bag: &Path, out: &Path) -> (Run, bool) {
+    try_measure(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -v {PEER_LIMIT_KIB}; exec python3 \"$0\" \"$1\" \"$2\""
+            ))
+            .arg(script)
+            .arg(bag)
+            .arg(out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+}
+
 fn bagbase(store: &Path, args: &[&str]) -> Run {
     measure(
         Command::new(bagbase_bin())
@@ -63,9 +86,9 @@ fn main() {
     let dir = scratch();
     let config = dir.join("lerobot-align.toml");
     std::fs::write(&config, CONFIG).unwrap();
-    let peer = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/lerobot_peer.py");
-    println!("| bag | frames | contender | ingest (s) | export (s) | total (s) | FPS | peak RSS (MiB) | FPS vs peer |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    let peer_script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/lerobot_peer.py");
+    println!("| bag | frames | contender | ingest (s) | export (s) | total (s) | FPS | peak RSS (MiB) | RSS ingest / export (MiB) | FPS vs peer |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for mib in sizes {
         let bag = dir.join(format!("lerobot-{mib}m.bag"));
         let frames = bag_cached(&bag, mib);
@@ -77,17 +100,9 @@ fn main() {
             let _ = std::fs::remove_dir_all(p);
         }
         warm(&bag);
-        let peer_run = peer_on.then(|| {
-            let r = measure(
-                Command::new("python3")
-                    .arg(peer)
-                    .arg(&bag)
-                    .arg(&peer_out)
-                    .stdout(Stdio::null()),
-            );
-            let _ = std::fs::remove_dir_all(&peer_out);
-            r
-        });
+        let peer_result = peer_on.then(|| peer(peer_script, &bag, &peer_out));
+        let _ = std::fs::remove_dir_all(&peer_out);
+        let peer_run = peer_result.as_ref().filter(|(_, ok)| *ok).map(|(r, _)| r);
         warm(&bag);
         let init = bagbase(&store, &["init"]);
         let ingest = bagbase(
@@ -113,9 +128,17 @@ fn main() {
             .as_ref()
             .map(|r| frames as f64 / r.wall.as_secs_f64());
         let ratio = peer_fps.map_or("-".into(), |p| format!("{:.1}", fps / p));
+        if let Some((r, false)) = &peer_result {
+            println!(
+                "| {} MiB | {frames} | rosbags + pandas (Python) | - | - | failed after {:.1} | - | > {} (out of memory) | - | - |",
+                bytes >> 20,
+                r.wall.as_secs_f64(),
+                PEER_LIMIT_KIB >> 10
+            );
+        }
         if let Some(r) = &peer_run {
             println!(
-                "| {} MiB | {frames} | rosbags + pandas (Python) | - | - | {:.1} | {:.1} | {:.0} | 1.0 |",
+                "| {} MiB | {frames} | rosbags + pandas (Python) | - | - | {:.1} | {:.1} | {:.0} | - | 1.0 |",
                 bytes >> 20,
                 r.wall.as_secs_f64(),
                 frames as f64 / r.wall.as_secs_f64(),
@@ -123,13 +146,15 @@ fn main() {
             );
         }
         println!(
-            "| {} MiB | {frames} | bagbase ingest + export | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {ratio} |",
+            "| {} MiB | {frames} | bagbase ingest + export | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} / {:.0} | {ratio} |",
             bytes >> 20,
             ingest.wall.as_secs_f64(),
             export.wall.as_secs_f64(),
             total.as_secs_f64(),
             fps,
-            rss as f64 / 1024.0
+            rss as f64 / 1024.0,
+            ingest.max_rss_kib as f64 / 1024.0,
+            export.max_rss_kib as f64 / 1024.0
         );
         for p in [&store, &out] {
             let _ = std::fs::remove_dir_all(p);

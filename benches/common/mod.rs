@@ -105,6 +105,13 @@ pub struct Run {
 
 /// Runs `cmd` (stdout discarded unless redirected by the caller) and measures it.
 pub fn measure(cmd: &mut Command) -> Run {
+    let (run, ok) = try_measure(cmd);
+    assert!(ok, "{cmd:?} failed");
+    run
+}
+
+/// `measure` for a command that may fail: the run and whether it exited 0.
+pub fn try_measure(cmd: &mut Command) -> (Run, bool) {
     let started = Instant::now();
     let child = cmd.spawn().expect("spawn");
     let pid = child.id() as libc::pid_t;
@@ -114,15 +121,15 @@ pub fn measure(cmd: &mut Command) -> Run {
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let wall = started.elapsed();
     assert_eq!(rc, pid, "wait4");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{cmd:?} failed"
-    );
     std::mem::forget(child);
-    Run {
-        wall,
-        max_rss_kib: usage.ru_maxrss,
-    }
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    (
+        Run {
+            wall,
+            max_rss_kib: usage.ru_maxrss,
+        },
+        ok,
+    )
 }
 
 /// Reads the whole file once so every contender starts from a warm page cache.

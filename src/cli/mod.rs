@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch (SPEC section 2). Each command is a thin call
 //! into `bagbase::Store`; printing lives in `output.rs`, progress in `progress.rs`.
 
+mod alloc;
 mod output;
 mod password;
 mod progress;
@@ -238,6 +239,7 @@ enum ExportFormat {
 
 /// Runs the command line; returns the process exit status.
 pub fn run() -> i32 {
+    alloc::tune();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(code) => code,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 /// Rows or bytes that make a batch worth handing out.
 pub const BATCH_ROWS: usize = 64 * 1024;
-pub const BATCH_BYTES: usize = 32 << 20;
+pub const BATCH_BYTES: usize = 16 << 20;
 
 fn ts() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, None)
