@@ -2,11 +2,13 @@
 //! edges in 2,000 chains of depth 50, written with `INSERT INTO lineage_edges`, walked
 //! with `WITH RECURSIVE` from one node (depth 50) and from every chain head (100 k rows
 //! out); the same edges and queries in PostgreSQL 15 (index on source_id) in the same
-//! run. Times are medians of 3: bagbase in process, once with a new session per query
+//! run. Times are medians of 15: bagbase in process, once with a new session per query
 //! (`Store::sql`) and once with one session kept across queries (as a `serve`
-//! connection does); PostgreSQL through psql's `\timing`.
+//! connection does); PostgreSQL through psql's `\timing`, once with a new
+//! connection per query and once with one connection kept.
 //!
 //! cargo bench --bench lineage
+//! LINEAGE_PHASES_ONLY=1 LINEAGE_PHASE_RUNS=3000 cargo bench --bench lineage  # profile planning
 
 mod common;
 
@@ -16,6 +18,8 @@ use std::time::{Duration, Instant};
 
 const CHAINS: i64 = 2000;
 const DEPTH: i64 = 50;
+/// Runs per contender and case; the figures are medians.
+const RUNS: usize = 15;
 
 fn edges_sql(target: &str) -> String {
     format!(
@@ -69,6 +73,11 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(store.sql(&edges_sql("lineage_edges"), None))
         .unwrap();
+    if std::env::var("LINEAGE_PHASES_ONLY").is_ok() {
+        let ctx = store.session_context();
+        phases(&ctx, &rt, &queries()[0].1);
+        return;
+    }
     let pg = Pg::start(&dir.join("pg"), 55498);
     pg.run(
         "CREATE TABLE lineage_edges (source_type text, source_id text, target_type text, target_id text, relation text, created_at timestamp DEFAULT now())",
@@ -77,16 +86,17 @@ fn main() {
     pg.run(&edges_sql("lineage_edges"), None);
     pg.run("CREATE INDEX ON lineage_edges (source_id)", None);
     pg.run("VACUUM ANALYZE lineage_edges", None);
-    println!(
-        "| walk | rows | bagbase, new session (ms) | bagbase, session kept (ms) | PostgreSQL 15 (ms) | new session / PG | session kept / PG |"
-    );
-    println!("|---|---|---|---|---|---|---|");
-    // A server connection keeps its ref's session (src/server/query.rs): time that too.
+    // A server connection keeps its ref's session (src/server/query.rs): time that too,
+    // against PostgreSQL with one connection kept (its backend caches warm).
     let ctx = store.session_context();
+    println!(
+        "| walk | rows | bagbase, new session (ms) | PostgreSQL, new connection (ms) | ratio | bagbase, session kept (ms) | PostgreSQL, connection kept (ms) | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for (name, q) in queries() {
         let mut times = Vec::new();
         let mut out = String::new();
-        for _ in 0..3 {
+        for _ in 0..RUNS {
             let t = Instant::now();
             let b = rt.block_on(store.sql(&q, None)).unwrap();
             times.push(t.elapsed());
@@ -96,24 +106,75 @@ fn main() {
         }
         let b = median(times);
         let mut kept = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..RUNS {
             let t = Instant::now();
             let df = rt.block_on(ctx.sql(&q)).unwrap();
             rt.block_on(df.collect()).unwrap();
             kept.push(t.elapsed());
         }
         let k = median(kept);
-        let p = median((0..3).map(|_| pg.time(&q).0).collect());
-        let (_, pout) = pg.time(&q);
+        let p = median((0..RUNS).map(|_| pg.time(&q).0).collect());
+        let (pkept, pout) = pg.time_repeated(&q, RUNS);
+        let pk = median(pkept);
         eprintln!("{name}: bagbase\n{out}\nPostgreSQL: {pout}");
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
         println!(
-            "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} |",
+            "| {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
             pout.split('|').next().unwrap_or(""),
-            b.as_secs_f64() * 1e3,
-            k.as_secs_f64() * 1e3,
-            p.as_secs_f64() * 1e3,
-            b.as_secs_f64() / p.as_secs_f64(),
-            k.as_secs_f64() / p.as_secs_f64()
+            ms(b),
+            ms(p),
+            ms(b) / ms(p),
+            ms(k),
+            ms(pk),
+            ms(k) / ms(pk)
         );
     }
+    phases(&ctx, &rt, &queries()[0].1);
+}
+
+/// Where the single walk's time goes with a kept session (stderr): mean of 200 runs.
+fn phases(
+    ctx: &bagbase::datafusion::prelude::SessionContext,
+    rt: &tokio::runtime::Runtime,
+    q: &str,
+) {
+    use bagbase::datafusion::config::Dialect;
+    let state = ctx.state();
+    let mut t = [Duration::ZERO; 5];
+    let n: u32 = std::env::var("LINEAGE_PHASE_RUNS").map_or(200, |v| v.parse().unwrap());
+    for _ in 0..n {
+        let a = Instant::now();
+        let stmt = state.sql_to_statement(q, &Dialect::PostgreSQL).unwrap();
+        let b = Instant::now();
+        let plan = rt.block_on(state.statement_to_plan(stmt)).unwrap();
+        let c = Instant::now();
+        let plan = state.optimize(&plan).unwrap();
+        let d = Instant::now();
+        let plan = rt
+            .block_on(state.query_planner().create_physical_plan(&plan, &state))
+            .unwrap();
+        let e = Instant::now();
+        rt.block_on(bagbase::datafusion::physical_plan::collect(
+            plan,
+            ctx.task_ctx(),
+        ))
+        .unwrap();
+        let f = Instant::now();
+        for (i, d) in [b - a, c - b, d - c, e - d, f - e].into_iter().enumerate() {
+            t[i] += d;
+        }
+    }
+    let names = [
+        "parse",
+        "logical plan",
+        "optimize",
+        "physical plan",
+        "execute",
+    ];
+    let parts: Vec<String> = names
+        .iter()
+        .zip(t)
+        .map(|(name, d)| format!("{name} {:.3} ms", d.as_secs_f64() * 1e3 / f64::from(n)))
+        .collect();
+    eprintln!("one node, session kept, mean of {n}: {}", parts.join(", "));
 }

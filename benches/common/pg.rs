@@ -114,11 +114,20 @@ impl Pg {
 
     /// Server-side time of one query (psql's `\timing`), and its output rows.
     pub fn time(&self, sql: &str) -> (Duration, String) {
-        let out = self
-            .psql()
-            .args(["-At", "-c", "\\timing on", "-c", sql])
-            .output()
-            .unwrap();
+        let (mut times, rows) = self.time_repeated(sql, 1);
+        (times.remove(0), rows)
+    }
+
+    /// The times of `n` runs of one query on one connection (psql's `\timing`, so the
+    /// backend's caches are warm after the first), and the last run's output rows.
+    #[allow(dead_code)] // not every bench uses it
+    pub fn time_repeated(&self, sql: &str, n: usize) -> (Vec<Duration>, String) {
+        let mut c = self.psql();
+        c.args(["-At", "-c", "\\timing on"]);
+        for _ in 0..n {
+            c.args(["-c", sql]);
+        }
+        let out = c.output().unwrap();
         assert!(
             out.status.success(),
             "{}",
@@ -126,19 +135,20 @@ impl Pg {
         );
         let text = String::from_utf8(out.stdout).unwrap();
         let mut rows = Vec::new();
-        let mut ms = None;
+        let mut times = Vec::new();
+        let mut last = String::new();
         for line in text.lines() {
             if let Some(t) = line.strip_prefix("Time: ") {
                 let v: f64 = t.split_whitespace().next().unwrap().parse().unwrap();
-                ms = Some(v);
+                times.push(Duration::from_secs_f64(v / 1e3));
+                last = rows.join("\n");
+                rows.clear();
             } else if line != "Timing is on." {
                 rows.push(line);
             }
         }
-        (
-            Duration::from_secs_f64(ms.expect("psql printed a time") / 1e3),
-            rows.join("\n"),
-        )
+        assert_eq!(times.len(), n, "psql printed a time per query");
+        (times, last)
     }
 }
 
