@@ -40,6 +40,24 @@ fn text(name: &str) -> Field {
     Field::new(name, DataType::Utf8, true)
 }
 
+/// Arrow's canonical extension name for JSON text. `params` and `metrics` carry it, so
+/// the wire server describes them as PostgreSQL `json` (OID 114) and drivers decode them.
+pub const JSON_EXTENSION: &str = "arrow.json";
+
+/// A JSON text column: Utf8 marked with [`JSON_EXTENSION`].
+fn json(name: &str) -> Field {
+    text(name).with_metadata(
+        [
+            (
+                "ARROW:extension:name".to_string(),
+                JSON_EXTENSION.to_string(),
+            ),
+            ("ARROW:extension:metadata".to_string(), String::new()),
+        ]
+        .into(),
+    )
+}
+
 /// Every column is nullable so an INSERT may leave some out; NOT NULL is checked here.
 pub fn schema_of(name: &str) -> Option<SchemaRef> {
     let fields = match name {
@@ -55,8 +73,8 @@ pub fn schema_of(name: &str) -> Option<SchemaRef> {
             text("experiment_id"),
             text("name"),
             text("version_id"),
-            text("params"),
-            text("metrics"),
+            json("params"),
+            json("metrics"),
             text("status"),
             Field::new("started_at", ts(), true),
             Field::new("completed_at", ts(), true),
@@ -66,7 +84,7 @@ pub fn schema_of(name: &str) -> Option<SchemaRef> {
             text("name"),
             text("experiment_id"),
             text("uri"),
-            text("metrics"),
+            json("metrics"),
             Field::new("created_at", ts(), true),
         ],
         _ => return None,

@@ -10,6 +10,7 @@ mod cancel;
 mod hooks;
 pub mod http;
 mod query;
+mod rewrite;
 mod sqlstate;
 mod startup;
 mod types;

@@ -59,6 +59,7 @@ impl Sessions {
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
+            Arc::new(super::types::JsonResultHook),
         ];
         let service = Arc::new(DfSessionService::new_with_hooks(Arc::new(ctx), hooks));
         if map.len() >= MAX_SESSIONS {
@@ -107,6 +108,9 @@ fn to_regtype_udf() -> datafusion::logical_expr::ScalarUDF {
 pub struct QueryService {
     shared: Arc<Shared>,
     parser: Arc<RoutingParser>,
+    /// Parses simple queries for the role check. Built once: building one tokenizes
+    /// every blacklisted client query it knows.
+    statements: PostgresCompatibilityParser,
 }
 
 impl QueryService {
@@ -118,6 +122,7 @@ impl QueryService {
                 template,
             }),
             shared,
+            statements: PostgresCompatibilityParser::new(),
         }
     }
 }
@@ -215,8 +220,10 @@ impl SimpleQueryHandler for QueryService {
         C::Error: std::fmt::Debug,
         PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
     {
+        let rewritten = super::rewrite::rewrite(query);
+        let query = rewritten.as_deref().unwrap_or(query);
         let role = role_of(client);
-        if let Ok(stmts) = PostgresCompatibilityParser::new().parse(query) {
+        if let Ok(stmts) = self.statements.parse(query) {
             for s in &stmts {
                 check_role(role, s)?;
             }
@@ -262,9 +269,12 @@ impl ExtendedQueryHandler for QueryService {
         let service = session_of(&self.shared, client)?;
         let query = portal.statement.statement.0.clone();
         let watch = self.shared.cancels.subscribe(cancel_key(client));
-        let out = ExtendedQueryHandler::do_query(service.as_ref(), client, portal, max_rows)
+        let mut out = ExtendedQueryHandler::do_query(service.as_ref(), client, portal, max_rows)
             .await
             .map_err(|e| sqlstate::map(e, Some(&query)))?;
+        if let Some((_, plan)) = &portal.statement.statement.1 {
+            out = super::types::with_json_fields(out, plan.schema().as_arrow());
+        }
         Ok(super::cancel::guard(out, watch))
     }
 }
@@ -290,6 +300,8 @@ impl QueryParser for RoutingParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let service = session_of(&self.shared, client)?;
+        let rewritten = super::rewrite::rewrite(sql);
+        let sql = rewritten.as_deref().unwrap_or(sql);
         let parsed = service
             .query_parser()
             .parse_sql(client, sql, types)
@@ -310,7 +322,13 @@ impl QueryParser for RoutingParser {
         stmt: &Self::Statement,
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
-        self.template.get_result_schema(stmt, column_format)
+        let fields = self.template.get_result_schema(stmt, column_format)?;
+        Ok(match &stmt.1 {
+            Some((_, plan)) => {
+                super::types::json_fields(&fields, plan.schema().as_arrow()).unwrap_or(fields)
+            }
+            None => fields,
+        })
     }
 }
 

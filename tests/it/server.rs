@@ -85,6 +85,15 @@ fn fixture(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     ok(&store, &["init"]);
     ok(&store, &["ingest", BAG]);
     ok(&store, &["tag", "v1"]);
+    // The experiment tests/wire/clients.py, node and JDBC read json from.
+    ok(
+        &store,
+        &[
+            "sql",
+            "INSERT INTO experiments (experiment_id, name, version_id, params, metrics) \
+             VALUES ('e1', 'first', 'v1', '{\"lr\": 0.001, \"layers\": [64, 64]}', '{\"loss\": 0.5}')",
+        ],
+    );
     add_user(&store, "admin", "admin", "admin-secret");
     add_user(&store, "reader", "read", "reader-secret");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));

@@ -2,12 +2,13 @@
 """Real PostgreSQL clients against `bagbase serve` (issue "PostgreSQL wire server").
 
 Each client connects with SCRAM-SHA-256 over TLS (sslmode=require), lists tables,
-runs a parameterized query and reads timestamp, bytea, list and struct columns.
+runs a parameterized query and reads timestamp, bytea, list, struct and json columns.
 Run by tests/it/server.rs with: HOST PORT USER PASSWORD. Prints one line per client
 and exits 1 if any failed.
 """
 import asyncio
 import datetime
+import json
 import sys
 import traceback
 
@@ -22,6 +23,15 @@ PARAM_SQL = (
 )
 NESTED_SQL = 'SELECT header.frame_id AS frame, level, msg FROM "/rosout" ORDER BY log_time LIMIT 1'
 LIST_SQL = "SELECT parents FROM versions ORDER BY created_at DESC LIMIT 1"
+# tests/it/server.rs inserts this experiment; params and metrics are json (OID 114).
+JSON_SQL = "SELECT params, metrics FROM experiments WHERE experiment_id = 'e1'"
+PARAMS = {"lr": 0.001, "layers": [64, 64]}
+METRICS = {"loss": 0.5}
+
+
+def check_json(params, metrics):
+    """Drivers that decode json (psycopg, psycopg2, SQLAlchemy) give dicts."""
+    assert params == PARAMS and metrics == METRICS, (params, metrics)
 
 
 def check_rows(rows):
@@ -55,6 +65,12 @@ def psycopg3():
         assert isinstance(level, int) and isinstance(msg, str), (level, msg)
         cur.execute(LIST_SQL)
         cur.fetchone()
+        # Extended protocol (a parameter), then simple protocol (none).
+        cur.execute(JSON_SQL.replace("'e1'", "%s"), ("e1",))
+        check_json(*cur.fetchone())
+        cur.execute(JSON_SQL, prepare=False)
+        assert cur.description[0].type_code == 114, cur.description
+        check_json(*cur.fetchone())
 
 
 def psycopg2_():
@@ -68,6 +84,9 @@ def psycopg2_():
     check_rows(cur.fetchall())
     cur.execute(NESTED_SQL)
     cur.fetchone()
+    cur.execute(JSON_SQL)
+    assert cur.description[0].type_code == 114, cur.description
+    check_json(*cur.fetchone())
     conn.close()
 
 
@@ -89,6 +108,11 @@ def asyncpg_():
         rows = await conn.fetch(PARAM_SQL.format(p="$1"), "/rosout")
         check_rows([tuple(r) for r in rows])
         await conn.fetchrow(NESTED_SQL)
+        # asyncpg leaves json as text unless told otherwise: it must be that text.
+        params, metrics = await conn.fetchrow(JSON_SQL)
+        check_json(json.loads(params), json.loads(metrics))
+        stmt = await conn.prepare(JSON_SQL)
+        assert [a.type.name for a in stmt.get_attributes()] == ["json", "json"]
         await conn.close()
 
     asyncio.run(run())
@@ -108,6 +132,8 @@ def sqlalchemy_pandas():
         assert len(df) == 3 and str(df["log_time"].dtype).startswith("datetime64"), df.dtypes
         df = pd.read_sql(sa.text(NESTED_SQL), conn)
         assert len(df) == 1
+        df = pd.read_sql(sa.text(JSON_SQL), conn)
+        check_json(df["params"][0], df["metrics"][0])
 
 
 CLIENTS = [

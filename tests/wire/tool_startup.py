@@ -54,13 +54,9 @@ QUERIES = {
 }
 
 # Known to fail, with why; the test fails if one of these starts to pass (update it).
-# PgJDBC's array-type probe compares pg_type.typinput (the function's name, as
-# PostgreSQL displays a regproc) with 'pg_catalog.array_in'::regproc, which
-# datafusion-pg-catalog resolves to an oid: Utf8 = Int32 cannot be planned. How PgJDBC
-# and DBeaver carry on after this error is not checked here (no JVM in this test).
-KNOWN_FAILURES = {
-    QUERIES["dbeaver"][6]: "Cannot cast string",
-}
+# None now: PgJDBC's array-type probe (`typinput='pg_catalog.array_in'::regproc`) is
+# rewritten by src/server/rewrite.rs.
+KNOWN_FAILURES = {}
 
 
 def run(name, connect):

@@ -1,7 +1,7 @@
 // PgJDBC (Debian's libpostgresql-jdbc-java) against `bagbase serve` (issue "PostgreSQL
 // wire server", acceptance 1): SCRAM-SHA-256 over TLS, DatabaseMetaData table listing,
 // a PreparedStatement with a typed parameter reading timestamp and bytea, a nested
-// (struct) field. Run by tests/it/server.rs:
+// (struct) field, json columns. Run by tests/it/server.rs:
 //   java -cp /usr/share/java/postgresql.jar JdbcClient.java HOST PORT USER PASSWORD
 // Exits 1 on any failed check.
 import java.sql.*;
@@ -47,6 +47,17 @@ public class JdbcClient {
                 check(rs.next(), "a /rosout row");
                 check(rs.getString("msg") != null, "msg");
                 rs.getInt("level");
+            }
+            try (PreparedStatement s = c.prepareStatement(
+                    "SELECT params, metrics FROM experiments WHERE experiment_id = ?")) {
+                s.setString(1, "e1");
+                try (ResultSet rs = s.executeQuery()) {
+                    check(rs.next(), "experiment e1");
+                    String type = rs.getMetaData().getColumnTypeName(1);
+                    check(type.equals("json"), "params is json, got " + type);
+                    Object params = rs.getObject(1);
+                    check(params.toString().contains("\"layers\""), "params " + params);
+                }
             }
         }
         System.out.println("PgJDBC: ok");

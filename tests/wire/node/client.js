@@ -1,6 +1,6 @@
 // node-postgres against `bagbase serve` (issue "PostgreSQL wire server", acceptance 1):
 // SCRAM-SHA-256 over TLS, list tables, a parameterized query reading timestamp and
-// bytea, a nested (struct) column. Run by tests/it/server.rs: node client.js HOST PORT
+// bytea, a nested (struct) column, json columns. Run by tests/it/server.rs: node client.js HOST PORT
 // USER PASSWORD; exits 1 on any failed check.
 const { Client } = require("pg");
 const assert = require("assert");
@@ -41,6 +41,14 @@ async function main() {
   const header = s.rows[0].header;
   assert.strictEqual(typeof header, "string");
   assert.ok(header.startsWith("(" + s.rows[0].seq + ","), header);
+
+  // json columns (OID 114) arrive parsed, over the simple and the extended protocol.
+  const jsonSql = "SELECT params, metrics FROM experiments WHERE experiment_id = ";
+  for (const j of [await c.query(jsonSql + "'e1'"), await c.query(jsonSql + "$1", ["e1"])]) {
+    assert.strictEqual(j.fields[0].dataTypeID, 114);
+    assert.deepStrictEqual(j.rows[0].params, { lr: 0.001, layers: [64, 64] });
+    assert.deepStrictEqual(j.rows[0].metrics, { loss: 0.5 });
+  }
   await c.end();
   console.log("node-postgres: ok");
 }
