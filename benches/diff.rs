@@ -12,35 +12,13 @@
 
 mod common;
 
-use bagbase::datafusion::arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray,
-};
-use bagbase::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use bagbase::datafusion::arrow::array::RecordBatch;
 use bagbase::version::manifest::StatValue;
 use bagbase::{IngestOptions, Store};
 use common::pg::Pg;
+use common::steps::{pg_rows, BASE_ACTION, COLUMNS, KEY, STEPS};
 use common::Rng;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const STEPS: i64 = 1000;
-const KEY: [&str; 2] = ["episode_id", "step_index"];
-
-fn schema() -> SchemaRef {
-    let f = |n: &str, t: DataType| Field::new(n, t, false);
-    Arc::new(Schema::new(vec![
-        f("episode_id", DataType::Int64),
-        f("step_index", DataType::Int64),
-        f("timestamp", DataType::Timestamp(TimeUnit::Nanosecond, None)),
-        f("is_first", DataType::Boolean),
-        f("is_last", DataType::Boolean),
-        f("is_terminal", DataType::Boolean),
-        f("obs_x", DataType::Float64),
-        f("obs_y", DataType::Float64),
-        f("action", DataType::Float64),
-        f("reward", DataType::Float64),
-    ]))
-}
 
 /// How an episode's rows are made (the SQL in `pg_rows` computes the same values).
 #[derive(Clone, Copy, PartialEq)]
@@ -53,7 +31,7 @@ enum Kind {
 }
 
 fn action(e: i64, s: i64, k: Kind) -> f64 {
-    let a = ((e * 31 + s * 17) % 1000) as f64 / 1000.0;
+    let a = common::steps::base_action(e, s);
     match k {
         Kind::Original => a,
         Kind::Reprocessed => a + 0.5,
@@ -61,55 +39,6 @@ fn action(e: i64, s: i64, k: Kind) -> f64 {
         Kind::Scattered => a,
     }
 }
-
-fn episode(e: i64, k: Kind) -> RecordBatch {
-    let s: Vec<i64> = (0..STEPS).collect();
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from(vec![e; STEPS as usize])),
-        Arc::new(Int64Array::from(s.clone())),
-        Arc::new(TimestampNanosecondArray::from_iter_values(
-            s.iter().map(|s| e * 1_000_000_000_000 + s * 33_000_000),
-        )),
-        Arc::new(BooleanArray::from_iter(s.iter().map(|s| Some(*s == 0)))),
-        Arc::new(BooleanArray::from_iter(
-            s.iter().map(|s| Some(*s == STEPS - 1)),
-        )),
-        Arc::new(BooleanArray::from_iter(
-            s.iter().map(|s| Some(*s == STEPS - 1)),
-        )),
-        Arc::new(Float64Array::from_iter_values(
-            s.iter().map(|s| ((e * 7 + s * 3) % 1000) as f64 / 10.0),
-        )),
-        Arc::new(Float64Array::from_iter_values(
-            s.iter().map(|s| ((e * 11 + s * 5) % 1000) as f64 / 10.0),
-        )),
-        Arc::new(Float64Array::from_iter_values(
-            s.iter().map(|s| action(e, *s, k)),
-        )),
-        Arc::new(Float64Array::from_iter_values(s.iter().map(|s| {
-            if *s == STEPS - 1 {
-                1.0
-            } else {
-                0.0
-            }
-        }))),
-    ];
-    RecordBatch::try_new(schema(), cols).unwrap()
-}
-
-/// The rows of `episodes` (a SQL expression giving ids `e`) as PostgreSQL computes them.
-fn pg_rows(episodes: &str, action_sql: &str) -> String {
-    format!(
-        "SELECT e, s, to_timestamp(0) AT TIME ZONE 'UTC' + make_interval(secs => (e * 1000000000000 + s * 33000000) / 1e9),
-           s = 0, s = {last}, s = {last}, ((e * 7 + s * 3) % 1000) / 10.0::float8,
-           ((e * 11 + s * 5) % 1000) / 10.0::float8, {action_sql},
-           CASE WHEN s = {last} THEN 1.0::float8 ELSE 0.0::float8 END
-         FROM (SELECT x::bigint FROM ({episodes}) q(x)) ep(e), generate_series(0::bigint, {last}) s",
-        last = STEPS - 1
-    )
-}
-
-const BASE_ACTION: &str = "((e * 31 + s * 17) % 1000) / 1000.0::float8";
 
 struct Variant {
     name: String,
@@ -151,12 +80,12 @@ fn variants(episodes: i64) -> Vec<Variant> {
     out
 }
 
+fn episode(e: i64, k: Kind) -> RecordBatch {
+    common::steps::episode(e, |e, s| action(e, s, k))
+}
+
 fn build_bagbase(store: &Store, episodes: i64, vs: &[Variant]) {
-    let mut t = store.edit_table("main", "steps", &KEY).unwrap();
-    for e in 0..episodes {
-        t.append(&[episode(e, Kind::Original)]).unwrap();
-    }
-    t.publish().unwrap();
+    common::steps::build(store, "main", "steps", episodes);
     store.commit("main", "A").unwrap();
     store.tag("A", "main").unwrap();
     for v in vs {
@@ -187,7 +116,6 @@ fn list(v: &[i64]) -> String {
     format!("'{{{}}}'::bigint[]", s.join(","))
 }
 
-const COLUMNS: &str = "episode_id bigint, step_index bigint, \"timestamp\" timestamp, is_first bool, is_last bool, is_terminal bool, obs_x float8, obs_y float8, action float8, reward float8";
 const HASHED: &str = "md5(concat_ws(',', episode_id, step_index, \"timestamp\", is_first, is_last, is_terminal, obs_x, obs_y, action, reward))";
 
 fn build_pg(pg: &Pg, episodes: i64, vs: &[Variant]) {

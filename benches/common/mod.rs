@@ -7,6 +7,8 @@
 pub mod bagwriter;
 pub mod pg;
 pub mod robot;
+pub mod rss;
+pub mod steps;
 
 use std::io::Write;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! A throwaway PostgreSQL 15 cluster for the peer side of benchmarks: `initdb` into a
 //! scratch directory (as the `postgres` user when run as root), a private port and
-//! socket, stopped on drop. Queries go through `psql`; times come from `\timing`.
+//! socket (and 127.0.0.1), stopped on drop. Queries go through `psql`; times come from `\timing`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -57,7 +57,7 @@ impl Pg {
             .unwrap();
         assert!(ok.success(), "initdb");
         let opts = format!(
-            "-p {port} -k {} -c listen_addresses='' -c shared_buffers=2GB -c work_mem=1GB -c maintenance_work_mem=1GB -c max_parallel_workers_per_gather=2 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            "-p {port} -k {} -c listen_addresses='127.0.0.1' -c shared_buffers=2GB -c work_mem=1GB -c maintenance_work_mem=1GB -c max_parallel_workers_per_gather=2 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
             dir.display()
         );
         let ok = as_postgres(&bin.join("pg_ctl"))
@@ -75,6 +75,11 @@ impl Pg {
             port,
             bin,
         }
+    }
+
+    /// The TCP port on 127.0.0.1 (the socket directory is the cluster's directory).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     pub fn psql(&self) -> Command {

@@ -198,7 +198,7 @@ pub fn sides(store: &Arc<ChunkStore>, table: &str, from: &Root, to: &Root) -> Re
         Arc::new(SegmentTable {
             store: Arc::clone(store),
             schema: Arc::clone(&schema),
-            segments: segs.to_vec(),
+            segments: Arc::new(segs.to_vec()),
         })
     };
     Ok(Sides {

@@ -209,8 +209,7 @@ impl SchemaProvider for RefSchema {
         let Some(id) = root.tables.get(name) else {
             return Ok(None);
         };
-        let node = manifest::load_table(kv, id).map_err(ext)?;
-        let t = segments::SegmentTable::new(Arc::clone(&self.store), name, node).map_err(ext)?;
+        let t = segments::SegmentTable::open(Arc::clone(&self.store), name, id).map_err(ext)?;
         Ok(Some(Arc::new(t)))
     }
 

@@ -1,7 +1,10 @@
 //! Reads Parquet segments straight out of the chunk store for DataFusion's Parquet scan:
 //! byte ranges map onto chunks through their prefix sums, so a projection reads only the
-//! chunks holding the wanted column chunks and the footer.
+//! chunks holding the wanted column chunks and the footer. Chunks come through the
+//! store's chunk cache, and parsed footers are kept per segment (`FOOTERS`): a point
+//! lookup otherwise spends most of its time decoding the footer of the segment it reads.
 
+use crate::store::cache::Lru;
 use crate::store::{ChunkStore, Id};
 use bytes::Bytes;
 use datafusion::datasource::listing::PartitionedFile;
@@ -16,13 +19,21 @@ use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// The chunk list of one segment, carried on its `PartitionedFile`.
 #[derive(Debug)]
 pub struct SegmentChunks {
+    /// The segment's id (the SHA-256 of its Parquet bytes).
+    pub segment: Id,
     pub chunks: Vec<(Id, u32)>,
 }
+
+/// Parsed segment footers by segment id and page-index policy, shared by every store
+/// and query of the process (a segment id names its bytes, so an entry never goes
+/// stale). Weighed by `ParquetMetaData::memory_size`.
+static FOOTERS: LazyLock<Lru<(Id, u8), Arc<ParquetMetaData>>> =
+    LazyLock::new(|| Lru::new(64 << 20));
 
 #[derive(Debug)]
 pub struct SegmentReaderFactory {
@@ -49,6 +60,7 @@ impl ParquetFileReaderFactory for SegmentReaderFactory {
         starts.push(at);
         Ok(Box::new(SegmentReader {
             store: Arc::clone(&self.store),
+            segment: chunks.segment,
             chunks: chunks.chunks.clone(),
             starts,
             cache: None,
@@ -58,6 +70,7 @@ impl ParquetFileReaderFactory for SegmentReaderFactory {
 
 struct SegmentReader {
     store: Arc<ChunkStore>,
+    segment: Id,
     chunks: Vec<(Id, u32)>,
     /// Byte offset where each chunk starts, plus the total size at the end.
     starts: Vec<u64>,
@@ -76,11 +89,10 @@ impl SegmentReader {
                 return Ok(b.clone());
             }
         }
-        let raw = self
+        let b = self
             .store
-            .read_chunk(&self.chunks[i].0)
+            .read_chunk_cached(&self.chunks[i].0)
             .map_err(|e| ParquetError::External(Box::new(e)))?;
-        let b = Bytes::from(raw);
         self.cache = Some((i, b.clone()));
         Ok(b)
     }
@@ -127,12 +139,26 @@ impl AsyncFileReader for SegmentReader {
         let policy = options
             .map(|o| o.column_index_policy())
             .unwrap_or(PageIndexPolicy::Skip);
+        let key = (
+            self.segment,
+            match policy {
+                PageIndexPolicy::Skip => 0,
+                PageIndexPolicy::Optional => 1,
+                PageIndexPolicy::Required => 2,
+            },
+        );
         async move {
-            let md = ParquetMetaDataReader::new()
-                .with_page_index_policy(policy)
-                .load_and_finish(self, size)
-                .await?;
-            Ok(Arc::new(md))
+            if let Some(md) = FOOTERS.get(&key) {
+                return Ok(md);
+            }
+            let md = Arc::new(
+                ParquetMetaDataReader::new()
+                    .with_page_index_policy(policy)
+                    .load_and_finish(self, size)
+                    .await?,
+            );
+            FOOTERS.insert(key, Arc::clone(&md), md.memory_size());
+            Ok(md)
         }
         .boxed()
     }

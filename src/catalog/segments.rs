@@ -1,10 +1,13 @@
 //! A table whose rows live in Parquet segments: prunes whole segments by the statistics
 //! kept in the manifest, then hands the survivors to DataFusion's Parquet scan (which
-//! prunes row groups and pages and applies projection and filters).
+//! prunes row groups and pages and applies projection and filters). Decoded table
+//! nodes are kept per node id (`TABLES`): the node of a big table holds thousands of
+//! segment entries, and every query of it would otherwise parse them again.
 
 use super::reader::{SegmentChunks, SegmentReaderFactory};
-use crate::store::ChunkStore;
-use crate::version::manifest::{SegmentMeta, StatValue, TableNode};
+use crate::store::cache::Lru;
+use crate::store::{ChunkStore, Id};
+use crate::version::manifest::{self, SegmentMeta, StatValue, TableNode};
 use crate::version::node;
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, BooleanArray, UInt64Array};
@@ -25,7 +28,14 @@ use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::ExecutionPlan;
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+
+/// Decoded table nodes by node id, shared by every store and query of the process
+/// (a node id names its content, so an entry never goes stale).
+static TABLES: LazyLock<Lru<Id, Decoded>> = LazyLock::new(|| Lru::new(64 << 20));
+
+/// A table node as `SegmentTable` holds it: schema and segment list.
+type Decoded = (SchemaRef, Arc<Vec<SegmentMeta>>);
 
 pub const SEGMENT_URL: &str = "bagbase://segments/";
 
@@ -33,7 +43,7 @@ pub const SEGMENT_URL: &str = "bagbase://segments/";
 pub struct SegmentTable {
     pub store: Arc<ChunkStore>,
     pub schema: SchemaRef,
-    pub segments: Vec<SegmentMeta>,
+    pub segments: Arc<Vec<SegmentMeta>>,
 }
 
 impl SegmentTable {
@@ -41,8 +51,34 @@ impl SegmentTable {
         Ok(SegmentTable {
             store,
             schema: crate::version::segment::decode_schema(name, &t.schema)?,
-            segments: t.segments,
+            segments: Arc::new(t.segments),
         })
+    }
+
+    /// The table whose node is `id`, decoded once per process.
+    pub fn open(store: Arc<ChunkStore>, name: &str, id: &Id) -> crate::version::Result<Self> {
+        if let Some((schema, segments)) = TABLES.get(id) {
+            return Ok(SegmentTable {
+                store,
+                schema,
+                segments,
+            });
+        }
+        let node = manifest::load_table(store.kv(), id)?;
+        // About the decoded size: the schema, then each segment with its statistics.
+        let weight = node.schema.len()
+            + node
+                .segments
+                .iter()
+                .map(|s| 256 + 128 * s.stats.len())
+                .sum::<usize>();
+        let t = SegmentTable::new(store, name, node)?;
+        TABLES.insert(
+            *id,
+            (Arc::clone(&t.schema), Arc::clone(&t.segments)),
+            weight,
+        );
+        Ok(t)
     }
 }
 
@@ -178,7 +214,10 @@ impl TableProvider for SegmentTable {
             let chunks = node::get_chunks(self.store.kv(), &s.chunks)
                 .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
             let mut f = PartitionedFile::new(format!("{}.parquet", s.id.hex()), s.bytes);
-            f.extensions.insert(SegmentChunks { chunks });
+            f.extensions.insert(SegmentChunks {
+                segment: s.id,
+                chunks,
+            });
             files.push(f);
         }
         // The Parquet predicate itself arrives through DataFusion's physical filter

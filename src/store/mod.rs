@@ -6,6 +6,7 @@
 //!   meta/         the metadata KV (sled)
 //!   packs/xx/<16 hex>.pack
 
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod id;
@@ -59,8 +60,13 @@ pub struct ChunkStore {
     pack_counter: AtomicU64,
     /// Serializes the writers of this process (the file lock keeps other processes out).
     writer_lock: Mutex<()>,
+    /// Decoded chunks that queries read again (footers, page indexes, hot pages).
+    chunk_cache: cache::Lru<Id, bytes::Bytes>,
     _lock: File,
 }
+
+/// Bytes of decoded chunks kept for queries, per open store.
+const CHUNK_CACHE_BYTES: usize = 64 << 20;
 
 /// What `fsck` found in the chunk layer.
 #[derive(Debug, Default)]
@@ -151,6 +157,7 @@ impl ChunkStore {
             open_packs: Mutex::default(),
             pack_counter: AtomicU64::new(0),
             writer_lock: Mutex::new(()),
+            chunk_cache: cache::Lru::new(CHUNK_CACHE_BYTES),
             _lock: lock,
         })
     }
@@ -227,6 +234,17 @@ impl ChunkStore {
         let loc = self.locate(id)?;
         let f = self.pack_file(loc.pack)?;
         pack::read_entry(&f, &pack::pack_path(&self.packs, loc.pack), id, &loc)
+    }
+
+    /// A chunk's bytes through the store's chunk cache: for queries, which come back to
+    /// the same footers and pages. Bulk readers (export, fsck) use `read_chunk`.
+    pub fn read_chunk_cached(&self, id: &Id) -> Result<bytes::Bytes> {
+        if let Some(b) = self.chunk_cache.get(id) {
+            return Ok(b);
+        }
+        let b = bytes::Bytes::from(self.read_chunk(id)?);
+        self.chunk_cache.insert(*id, b.clone(), b.len());
+        Ok(b)
     }
 
     /// Reads a whole blob into memory (segments and large nodes are bounded in size).
