@@ -253,14 +253,14 @@ impl Store {
     ) -> Result<Vec<ingest::lineproto::Written>> {
         self.publish_edit(branch, store::Batch::default(), |edit, w| {
             let mut out = Vec::with_capacity(writes.len());
+            let mut pending = ingest::lineproto::write::Pending::default();
             for (text, precision, now) in writes {
-                out.push(ingest::lineproto::write::write_text(
-                    edit, w, text, 1, *precision, *now,
-                )?);
+                out.push(pending.add(edit, text, 1, *precision, *now)?);
             }
             if out.iter().all(|o| o.points == 0) {
                 return Ok((out, false));
             }
+            pending.store(edit, w)?;
             // Whole segments past a retention rule go with the write that outdates them.
             let now = version::record::now_ns();
             for (table, keep) in ingest::lineproto::retention::list(w.kv())? {

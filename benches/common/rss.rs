@@ -49,4 +49,3 @@ impl RssSampler {
         Some(self.peak_kib.load(Ordering::Relaxed) / 1024)
     }
 }
-

@@ -1,8 +1,10 @@
 //! InfluxDB line protocol: `parse` reads one line, `write` turns points into rows of
 //! one table per measurement. `ingest_file` streams a `.lp` file in blocks of lines,
-//! so memory stays bounded whatever the file's size; the HTTP server writes request
-//! bodies through `write::write_text`.
+//! so memory stays bounded whatever the file's size; the HTTP server gathers a group of
+//! request bodies in one `write::Pending`. `compact` merges the small segments writes
+//! leave behind.
 
+pub mod compact;
 pub mod downsample;
 pub mod parse;
 pub mod retention;

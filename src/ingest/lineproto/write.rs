@@ -14,7 +14,7 @@ use datafusion::arrow::array::{
     TimestampNanosecondArray, UInt64Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Tables that are not measurements.
@@ -129,11 +129,37 @@ struct Shape {
 /// A tag set: (key, value) sorted by key.
 pub type TagSet = Vec<(String, String)>;
 
-/// Rows of one measurement, merged by (tag set, time).
+/// Rows of one measurement, merged by (tag set, time); `owner[r]`: the last text that
+/// wrote row `r` (to count each text's points).
 #[derive(Default)]
 struct Rows {
     at: HashMap<(TagSet, i64), usize>,
     rows: Vec<(TagSet, i64, BTreeMap<String, FieldValue>)>,
+    owner: Vec<u32>,
+}
+
+impl Rows {
+    /// Adds a point, its fields merged over an earlier one of the same series and time.
+    /// True when it is a new point for text `job`.
+    fn merge(
+        &mut self,
+        tags: TagSet,
+        time: i64,
+        fields: Vec<(String, FieldValue)>,
+        job: u32,
+    ) -> bool {
+        let key = (tags, time);
+        if let Some(&r) = self.at.get(&key) {
+            self.rows[r].2.extend(fields);
+            return std::mem::replace(&mut self.owner[r], job) != job;
+        }
+        let r = self.rows.len();
+        self.rows
+            .push((key.0.clone(), time, fields.into_iter().collect()));
+        self.at.insert(key, r);
+        self.owner.push(job);
+        true
+    }
 }
 
 fn time_type() -> DataType {
@@ -169,9 +195,136 @@ fn shape_of(edit: &mut WorkingEdit<'_>, table: &str) -> Result<Option<Shape>, St
     Ok(Some(shape))
 }
 
-/// Parses `text` and writes its points into `edit`. `now` (ns) stamps points without a
-/// timestamp. The first line of `text` is line `first_line`. Errors of single lines
-/// are collected; an error of the store stops the write.
+/// Points of one or more texts, checked and merged but not stored yet. `add` parses a
+/// text and checks its lines against the tables and the texts added before it; `store`
+/// writes every measurement once (one segment each), refreshes rollups and compacts.
+/// The HTTP committer adds every request of a group, so a group makes one segment per
+/// measurement however many requests it holds.
+#[derive(Default)]
+pub struct Pending {
+    shapes: BTreeMap<String, Option<Shape>>,
+    data: BTreeMap<String, Rows>,
+    texts: u32,
+}
+
+impl Pending {
+    /// Parses `text` (its first line is line `first_line`); `now` (ns) stamps points
+    /// without a timestamp. Errors of single lines are collected; an error of the store
+    /// stops the write.
+    pub fn add(
+        &mut self,
+        edit: &mut WorkingEdit<'_>,
+        text: &str,
+        first_line: usize,
+        precision: Precision,
+        now: i64,
+    ) -> Result<Written, crate::Error> {
+        let job = self.texts;
+        self.texts += 1;
+        let mut out = Written::default();
+        let refuse = |out: &mut Written, line: usize, message: String| {
+            out.refused += 1;
+            if out.errors.len() < MAX_ERRORS {
+                out.errors.push(LineError { line, message });
+            }
+        };
+        for (i, raw) in text.split('\n').enumerate() {
+            let line_no = first_line + i;
+            let line = raw.strip_suffix('\r').unwrap_or(raw);
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let p = match parse_line(trimmed) {
+                Ok(p) => p,
+                Err(e) => {
+                    let col = e.column + (line.len() - trimmed.len());
+                    refuse(&mut out, line_no, format!("column {col}: {}", e.message));
+                    continue;
+                }
+            };
+            let time = match p.timestamp {
+                None => now,
+                Some(t) => match t.checked_mul(precision.nanos()) {
+                    Some(t) => t,
+                    None => {
+                        refuse(
+                            &mut out,
+                            line_no,
+                            format!("timestamp {t} is out of range for this precision"),
+                        );
+                        continue;
+                    }
+                },
+            };
+            if RESERVED.contains(&p.measurement.as_str()) {
+                let m = &p.measurement;
+                refuse(
+                    &mut out,
+                    line_no,
+                    format!("measurement \"{m}\" is the name of a bagbase table"),
+                );
+                continue;
+            }
+            if !self.shapes.contains_key(&p.measurement) {
+                let s = shape_of(edit, &p.measurement).map_err(|detail| VersionError::Table {
+                    table: p.measurement.clone(),
+                    detail,
+                })?;
+                self.shapes.insert(p.measurement.clone(), s);
+            }
+            let Some(Some(shape)) = self.shapes.get_mut(&p.measurement) else {
+                let m = &p.measurement;
+                refuse(
+                    &mut out,
+                    line_no,
+                    format!("measurement \"{m}\" is the name of a table that is not a measurement"),
+                );
+                continue;
+            };
+            if let Err(message) = check(shape, &p) {
+                refuse(&mut out, line_no, message);
+                continue;
+            }
+            admit(shape, &p);
+            if !out.tables.contains(&p.measurement) {
+                out.tables.push(p.measurement.clone());
+            }
+            let rows = self.data.entry(p.measurement).or_default();
+            if rows.merge(p.tags, time, p.fields, job) {
+                out.points += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores every point added: one segment per measurement, replacing stored points
+    /// of the same series and time; then refreshes rollups and compacts what grew.
+    /// Returns the points stored.
+    pub fn store(
+        self,
+        edit: &mut WorkingEdit<'_>,
+        chunks: &mut ChunkWriter<'_>,
+    ) -> Result<u64, crate::Error> {
+        let rules = super::downsample::list(chunks.kv())?;
+        let mut stored = 0;
+        for (table, rows) in self.data {
+            let Some(Some(shape)) = self.shapes.get(&table) else {
+                continue;
+            };
+            let (lo, hi) = time_range(&rows);
+            stored += store_rows(edit, chunks, &table, shape, rows)?;
+            super::compact::compact(edit, chunks, &table)?;
+            for rule in rules.iter().filter(|r| r.source == table) {
+                super::downsample::refresh(edit, chunks, rule, lo, hi)?;
+                super::compact::compact(edit, chunks, &rule.target)?;
+            }
+        }
+        Ok(stored)
+    }
+}
+
+/// Parses `text` and writes its points into `edit` (`Pending` for one text).
 pub fn write_text(
     edit: &mut WorkingEdit<'_>,
     chunks: &mut ChunkWriter<'_>,
@@ -180,97 +333,10 @@ pub fn write_text(
     precision: Precision,
     now: i64,
 ) -> Result<Written, crate::Error> {
-    let mut out = Written::default();
-    let mut shapes: BTreeMap<String, Option<Shape>> = BTreeMap::new();
-    let mut data: BTreeMap<String, Rows> = BTreeMap::new();
-    let refuse = |out: &mut Written, line: usize, message: String| {
-        out.refused += 1;
-        if out.errors.len() < MAX_ERRORS {
-            out.errors.push(LineError { line, message });
-        }
-    };
-    for (i, raw) in text.split('\n').enumerate() {
-        let line_no = first_line + i;
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let p = match parse_line(trimmed) {
-            Ok(p) => p,
-            Err(e) => {
-                let col = e.column + (line.len() - trimmed.len());
-                refuse(&mut out, line_no, format!("column {col}: {}", e.message));
-                continue;
-            }
-        };
-        let time = match p.timestamp {
-            None => now,
-            Some(t) => match t.checked_mul(precision.nanos()) {
-                Some(t) => t,
-                None => {
-                    refuse(
-                        &mut out,
-                        line_no,
-                        format!("timestamp {t} is out of range for this precision"),
-                    );
-                    continue;
-                }
-            },
-        };
-        if RESERVED.contains(&p.measurement.as_str()) {
-            let m = &p.measurement;
-            refuse(
-                &mut out,
-                line_no,
-                format!("measurement \"{m}\" is the name of a bagbase table"),
-            );
-            continue;
-        }
-        if !shapes.contains_key(&p.measurement) {
-            let s = shape_of(edit, &p.measurement).map_err(|detail| VersionError::Table {
-                table: p.measurement.clone(),
-                detail,
-            })?;
-            shapes.insert(p.measurement.clone(), s);
-        }
-        let Some(Some(shape)) = shapes.get_mut(&p.measurement) else {
-            let m = &p.measurement;
-            refuse(
-                &mut out,
-                line_no,
-                format!("measurement \"{m}\" is the name of a table that is not a measurement"),
-            );
-            continue;
-        };
-        if let Err(message) = check(shape, &p) {
-            refuse(&mut out, line_no, message);
-            continue;
-        }
-        admit(shape, &p);
-        let rows = data.entry(p.measurement.clone()).or_default();
-        let Point { tags, fields, .. } = p;
-        match rows.at.get(&(tags.clone(), time)) {
-            Some(&r) => rows.rows[r].2.extend(fields),
-            None => {
-                rows.at.insert((tags.clone(), time), rows.rows.len());
-                rows.rows.push((tags, time, fields.into_iter().collect()));
-            }
-        }
-    }
-    let rules = super::downsample::list(chunks.kv())?;
-    for (table, rows) in data {
-        let Some(Some(shape)) = shapes.get(&table) else {
-            continue;
-        };
-        let (lo, hi) = time_range(&rows);
-        out.points += store_rows(edit, chunks, &table, shape, rows)?;
-        for rule in rules.iter().filter(|r| r.source == table) {
-            super::downsample::refresh(edit, chunks, rule, lo, hi)?;
-        }
-        out.tables.push(table);
-    }
-    Ok(out)
+    let mut p = Pending::default();
+    let w = p.add(edit, text, first_line, precision, now)?;
+    p.store(edit, chunks)?;
+    Ok(w)
 }
 
 fn time_range(rows: &Rows) -> (i64, i64) {
@@ -311,9 +377,7 @@ pub fn write_points(
             timestamp: Some(time),
         };
         admit(&mut shape, &p);
-        let Point { tags, fields, .. } = p;
-        rows.at.insert((tags.clone(), time), rows.rows.len());
-        rows.rows.push((tags, time, fields.into_iter().collect()));
+        rows.merge(p.tags, time, p.fields, 0);
     }
     store_rows(edit, chunks, table, &shape, rows)
 }
@@ -385,16 +449,96 @@ pub(super) fn read_stored(
     node: &TableNode,
     seg: &SegmentMeta,
 ) -> Result<RecordBatch, crate::Error> {
-    chunks.finish()?;
     let schema = segment::decode_schema(table, &node.schema)?;
     let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    read_stored_columns(edit, chunks, table, seg, &cols)
+}
+
+/// The `cols` of `seg` (those it has), as `read_stored`.
+fn read_stored_columns(
+    edit: &WorkingEdit<'_>,
+    chunks: &mut ChunkWriter<'_>,
+    table: &str,
+    seg: &SegmentMeta,
+    cols: &[&str],
+) -> Result<RecordBatch, crate::Error> {
+    chunks.finish()?;
     Ok(rows::read_segment(
         chunks.store(),
         Some(&edit.nodes),
         table,
         seg,
-        &cols,
+        cols,
     )?)
+}
+
+/// What the new points of a write are, to find the stored points they replace cheaply:
+/// their times, and per stored tag key the range of their values when every new point
+/// has that tag (a segment whose values lie outside, or that lacks the tag, holds none
+/// of their series).
+struct Probe {
+    times: HashSet<i64>,
+    ranges: Vec<(String, Option<(String, String)>)>,
+}
+
+impl Probe {
+    fn new(rows: &Rows, tags: &[String]) -> Probe {
+        let times = rows.rows.iter().map(|r| r.1).collect();
+        let ranges = tags
+            .iter()
+            .map(|k| {
+                let mut range: Option<(&str, &str)> = None;
+                for (set, _, _) in &rows.rows {
+                    let Some((_, v)) = set.iter().find(|(t, _)| t == k) else {
+                        return (k.clone(), None);
+                    };
+                    let v = v.as_str();
+                    range = Some(match range {
+                        None => (v, v),
+                        Some((lo, hi)) => (lo.min(v), hi.max(v)),
+                    });
+                }
+                (
+                    k.clone(),
+                    range.map(|(a, b)| (a.to_string(), b.to_string())),
+                )
+            })
+            .collect();
+        Probe { times, ranges }
+    }
+
+    /// True when no row of `seg` can be the series of a new point.
+    fn excludes(&self, seg: &SegmentMeta) -> bool {
+        self.ranges.iter().any(|(k, range)| {
+            let Some((lo, hi)) = range else {
+                return false;
+            };
+            match seg.stats.get(k) {
+                // The segment lacks the tag; every new point has it.
+                None => true,
+                Some(c) => match (&c.min, &c.max) {
+                    (Some(StatValue::Str(min)), Some(StatValue::Str(max))) => hi < min || lo > max,
+                    (None, None) => c.nulls == seg.rows,
+                    _ => false,
+                },
+            }
+        })
+    }
+
+    /// (stored row, new row) for every stored point a new one replaces; `keys` holds
+    /// the segment's time and tag columns.
+    fn hits(&self, keys: &RecordBatch, tags: &[String], rows: &Rows) -> Vec<(usize, usize)> {
+        let Some(time) = keys.column_by_name("time").and_then(|t| {
+            t.as_primitive_opt::<datafusion::arrow::datatypes::TimestampNanosecondType>()
+        }) else {
+            return Vec::new();
+        };
+        let tag_cols = TagColumns::new(keys, tags);
+        (0..keys.num_rows())
+            .filter(|&i| self.times.contains(&time.value(i)))
+            .filter_map(|i| Some((i, *rows.at.get(&(tag_cols.set(i), time.value(i)))?)))
+            .collect()
+    }
 }
 
 /// The tag columns a stored batch has, to take each row's tag set.
@@ -455,41 +599,40 @@ fn store_rows(
     shape: &Shape,
     mut rows: Rows,
 ) -> Result<u64, crate::Error> {
-    let (lo, hi) = rows.rows.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
-        (lo.min(r.1), hi.max(r.1))
-    });
+    let (lo, hi) = time_range(&rows);
     let node = edit.root.table(table)?.cloned();
     let mut kept: Vec<SegmentMeta> = Vec::new();
     let mut rewritten: Vec<(SegmentMeta, Option<RecordBatch>)> = Vec::new();
     if let Some(node) = &node {
         let tags: Vec<String> = node.key.iter().filter(|k| *k != "time").cloned().collect();
+        let probe = Probe::new(&rows, &tags);
+        let mut key_cols: Vec<&str> = vec!["time"];
+        key_cols.extend(tags.iter().map(String::as_str));
         for seg in &node.segments {
             let overlaps = segment_times(seg).is_none_or(|(min, max)| min <= hi && max >= lo);
-            if !overlaps {
+            if !overlaps || probe.excludes(seg) {
+                kept.push(seg.clone());
+                continue;
+            }
+            // Which stored points do new ones replace? Time and tags tell; the other
+            // columns are read only when some do.
+            let keys = read_stored_columns(edit, chunks, table, seg, &key_cols)?;
+            let hits = probe.hits(&keys, &tags, &rows);
+            if hits.is_empty() {
                 kept.push(seg.clone());
                 continue;
             }
             let b = read_stored(edit, chunks, table, node, seg)?;
-            let Some(time) = b.column_by_name("time").and_then(|t| {
-                t.as_primitive_opt::<datafusion::arrow::datatypes::TimestampNanosecondType>()
-            }) else {
-                kept.push(seg.clone());
-                continue;
-            };
-            let tag_cols = TagColumns::new(&b, &tags);
             let mut keep = vec![true; b.num_rows()];
-            for (i, k) in keep.iter_mut().enumerate() {
-                let key = (tag_cols.set(i), time.value(i));
-                if let Some(&r) = rows.at.get(&key) {
-                    *k = false;
-                    let new = &mut rows.rows[r].2;
-                    for f in &shape.fields {
-                        if new.contains_key(f) {
-                            continue;
-                        }
-                        if let Some(v) = b.column_by_name(f).and_then(|c| stored_value(c, i)) {
-                            new.insert(f.clone(), v);
-                        }
+            for (i, r) in hits {
+                keep[i] = false;
+                let new = &mut rows.rows[r].2;
+                for f in &shape.fields {
+                    if new.contains_key(f) {
+                        continue;
+                    }
+                    if let Some(v) = b.column_by_name(f).and_then(|c| stored_value(c, i)) {
+                        new.insert(f.clone(), v);
                     }
                 }
             }

@@ -29,17 +29,29 @@ struct Job {
 const QUEUE: usize = 256;
 const GROUP_BYTES: usize = 64 << 20;
 
+/// Passwords already checked, per user: SHA-256 of (salt, password) and the verifier
+/// it matched. PBKDF2 at the SCRAM iteration count costs milliseconds, and InfluxDB
+/// clients send credentials with every write; InfluxDB caches checked passwords too.
+/// A changed password changes the verifier, so a cached entry never outlives it.
+type Checked = std::collections::HashMap<String, ([u8; 32], String)>;
+const CHECKED_MAX: usize = 1024;
+
 #[derive(Clone)]
 pub struct Influx {
     store: Arc<Store>,
     jobs: mpsc::Sender<Job>,
+    checked: Arc<std::sync::Mutex<Checked>>,
 }
 
 impl Influx {
     pub fn start(store: Arc<Store>) -> Influx {
         let (jobs, rx) = mpsc::channel(QUEUE);
         tokio::spawn(committer(Arc::clone(&store), rx));
-        Influx { store, jobs }
+        Influx {
+            store,
+            jobs,
+            checked: Default::default(),
+        }
     }
 
     pub async fn handle(&self, req: &Request) -> Response {
@@ -141,7 +153,7 @@ impl Influx {
             .store
             .user(&name)
             .map_err(|e| error(v2, 500, "internal error", &e.to_string()))?;
-        let Some(user) = user.filter(|u| u.password_matches(&password)) else {
+        let Some(user) = user.filter(|u| self.password_matches(u, &name, &password)) else {
             return Err(unauthorized("authorization failed"));
         };
         if user.role == Role::Read {
@@ -153,6 +165,36 @@ impl Influx {
             ));
         }
         Ok(())
+    }
+}
+
+impl Influx {
+    /// `user.password_matches`, remembered for passwords that matched.
+    fn password_matches(&self, user: &crate::users::User, name: &str, password: &str) -> bool {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(user.scram_salt.as_bytes());
+        h.update([0]);
+        h.update(password.as_bytes());
+        let key: [u8; 32] = h.finalize().into();
+        let verifier = &user.scram_salted_password;
+        let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        if checked
+            .get(name)
+            .is_some_and(|(k, v)| *k == key && v == verifier)
+        {
+            return true;
+        }
+        drop(checked);
+        if !user.password_matches(password) {
+            return false;
+        }
+        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        if checked.len() >= CHECKED_MAX {
+            checked.clear();
+        }
+        checked.insert(name.to_string(), (key, verifier.clone()));
+        true
     }
 }
 
