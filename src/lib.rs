@@ -251,11 +251,26 @@ impl Store {
         branch: &str,
         writes: &[(&str, ingest::lineproto::Precision, i64)],
     ) -> Result<Vec<ingest::lineproto::Written>> {
+        let parsed = writes
+            .iter()
+            .map(|(text, precision, now)| {
+                ingest::lineproto::write::parse_text(text, 1, *precision, *now)
+            })
+            .collect();
+        self.write_parsed(branch, parsed)
+    }
+
+    /// `write_lines` for texts already parsed (`lineproto::write::parse_text`).
+    pub fn write_parsed(
+        &self,
+        branch: &str,
+        writes: Vec<ingest::lineproto::write::Parsed>,
+    ) -> Result<Vec<ingest::lineproto::Written>> {
         self.publish_edit(branch, store::Batch::default(), |edit, w| {
             let mut out = Vec::with_capacity(writes.len());
             let mut pending = ingest::lineproto::write::Pending::default();
-            for (text, precision, now) in writes {
-                out.push(pending.add(edit, text, 1, *precision, *now)?);
+            for parsed in writes {
+                out.push(pending.add_parsed(edit, parsed)?);
             }
             if out.iter().all(|o| o.points == 0) {
                 return Ok((out, false));

@@ -7,6 +7,7 @@
 pub mod compact;
 pub mod downsample;
 pub mod parse;
+mod points;
 pub mod retention;
 pub mod write;
 

@@ -72,8 +72,25 @@ impl<'a> Cursor<'a> {
 
     /// An identifier up to an unescaped byte of `stop`; `\x` keeps `x` when `x` is one
     /// of `escapable`, else both bytes (as InfluxDB does).
-    fn ident(&mut self, stop: &[u8], escapable: &[u8], what: &str) -> Res<String> {
+    fn ident(&mut self, stop: &[u8], escapable: &[u8], what: What<'_>) -> Res<String> {
         let start = self.at;
+        // Most identifiers have no escapes: one scan and one copy.
+        let end = self.s[start..]
+            .iter()
+            .position(|b| stop.contains(b) || *b == b'\\')
+            .map_or(self.s.len(), |n| start + n);
+        if self.s.get(end) != Some(&b'\\') {
+            if end == start {
+                return self.err(format!("expected {what}"));
+            }
+            self.at = end;
+            return std::str::from_utf8(&self.s[start..end])
+                .map(str::to_string)
+                .map_err(|_| ParseError {
+                    column: start + 1,
+                    message: format!("{what} is not valid UTF-8"),
+                });
+        }
         let mut out = Vec::new();
         while let Some(b) = self.peek() {
             if stop.contains(&b) {
@@ -101,12 +118,33 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    fn expect(&mut self, b: u8, what: &str) -> Res<()> {
+    fn expect(&mut self, b: u8, what: What<'_>) -> Res<()> {
         if self.peek() == Some(b) {
             self.at += 1;
             Ok(())
         } else {
             self.err(format!("expected {what}"))
+        }
+    }
+}
+
+/// What the parser expected, for its error message; formatted only when a line is
+/// refused.
+#[derive(Clone, Copy)]
+enum What<'a> {
+    Text(&'static str),
+    EqAfterTag(&'a str),
+    TagValue(&'a str),
+    EqAfterField(&'a str),
+}
+
+impl std::fmt::Display for What<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            What::Text(t) => f.write_str(t),
+            What::EqAfterTag(k) => write!(f, "'=' after tag key \"{k}\""),
+            What::TagValue(k) => write!(f, "a value for tag \"{k}\""),
+            What::EqAfterField(k) => write!(f, "'=' after field key \"{k}\""),
         }
     }
 }
@@ -120,20 +158,20 @@ pub fn parse_line(line: &str) -> Res<Point> {
         s: line.as_bytes(),
         at: 0,
     };
-    let measurement = c.ident(b", ", MEASUREMENT_ESC, "a measurement name")?;
+    let measurement = c.ident(b", ", MEASUREMENT_ESC, What::Text("a measurement name"))?;
     let mut tags: Vec<(String, String)> = Vec::new();
     while c.peek() == Some(b',') {
         c.at += 1;
-        let key = c.ident(b"=, ", KEY_ESC, "a tag key")?;
-        c.expect(b'=', &format!("'=' after tag key \"{key}\""))?;
-        let value = c.ident(b", ", KEY_ESC, &format!("a value for tag \"{key}\""))?;
+        let key = c.ident(b"=, ", KEY_ESC, What::Text("a tag key"))?;
+        c.expect(b'=', What::EqAfterTag(&key))?;
+        let value = c.ident(b", ", KEY_ESC, What::TagValue(&key))?;
         tags.push((key, value));
     }
-    c.expect(b' ', "a space and then the fields")?;
+    c.expect(b' ', What::Text("a space and then the fields"))?;
     let mut fields: Vec<(String, FieldValue)> = Vec::new();
     loop {
-        let key = c.ident(b"=, ", KEY_ESC, "a field key")?;
-        c.expect(b'=', &format!("'=' after field key \"{key}\""))?;
+        let key = c.ident(b"=, ", KEY_ESC, What::Text("a field key"))?;
+        c.expect(b'=', What::EqAfterField(&key))?;
         let value = field_value(&mut c, &key)?;
         if fields.iter().any(|(k, _)| *k == key) {
             fields.retain(|(k, _)| *k != key);

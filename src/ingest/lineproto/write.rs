@@ -6,6 +6,7 @@
 //! earlier replaces it, its fields merged over the old ones (InfluxDB's rule).
 
 use super::parse::{parse_line, FieldValue, Point};
+use super::points::Rows;
 use crate::store::ChunkWriter;
 use crate::version::manifest::{SegmentMeta, StatValue, TableNode};
 use crate::version::{rows, segment, VersionError, WorkingEdit};
@@ -129,39 +130,6 @@ struct Shape {
 /// A tag set: (key, value) sorted by key.
 pub type TagSet = Vec<(String, String)>;
 
-/// Rows of one measurement, merged by (tag set, time); `owner[r]`: the last text that
-/// wrote row `r` (to count each text's points).
-#[derive(Default)]
-struct Rows {
-    at: HashMap<(TagSet, i64), usize>,
-    rows: Vec<(TagSet, i64, BTreeMap<String, FieldValue>)>,
-    owner: Vec<u32>,
-}
-
-impl Rows {
-    /// Adds a point, its fields merged over an earlier one of the same series and time.
-    /// True when it is a new point for text `job`.
-    fn merge(
-        &mut self,
-        tags: TagSet,
-        time: i64,
-        fields: Vec<(String, FieldValue)>,
-        job: u32,
-    ) -> bool {
-        let key = (tags, time);
-        if let Some(&r) = self.at.get(&key) {
-            self.rows[r].2.extend(fields);
-            return std::mem::replace(&mut self.owner[r], job) != job;
-        }
-        let r = self.rows.len();
-        self.rows
-            .push((key.0.clone(), time, fields.into_iter().collect()));
-        self.at.insert(key, r);
-        self.owner.push(job);
-        true
-    }
-}
-
 fn time_type() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, None)
 }
@@ -208,9 +176,7 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Parses `text` (its first line is line `first_line`); `now` (ns) stamps points
-    /// without a timestamp. Errors of single lines are collected; an error of the store
-    /// stops the write.
+    /// Parses `text` and adds its points (`parse_text`, then `add_parsed`).
     pub fn add(
         &mut self,
         edit: &mut WorkingEdit<'_>,
@@ -219,53 +185,25 @@ impl Pending {
         precision: Precision,
         now: i64,
     ) -> Result<Written, crate::Error> {
+        self.add_parsed(edit, parse_text(text, first_line, precision, now))
+    }
+
+    /// Checks the points of a parsed text against the tables and the texts added
+    /// before it, and adds those that fit. An error of the store stops the write.
+    pub fn add_parsed(
+        &mut self,
+        edit: &mut WorkingEdit<'_>,
+        parsed: Parsed,
+    ) -> Result<Written, crate::Error> {
         let job = self.texts;
         self.texts += 1;
-        let mut out = Written::default();
-        let refuse = |out: &mut Written, line: usize, message: String| {
-            out.refused += 1;
-            if out.errors.len() < MAX_ERRORS {
-                out.errors.push(LineError { line, message });
-            }
+        let mut out = Written {
+            errors: parsed.errors,
+            refused: parsed.refused,
+            ..Written::default()
         };
-        for (i, raw) in text.split('\n').enumerate() {
-            let line_no = first_line + i;
-            let line = raw.strip_suffix('\r').unwrap_or(raw);
-            let trimmed = line.trim_start();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let p = match parse_line(trimmed) {
-                Ok(p) => p,
-                Err(e) => {
-                    let col = e.column + (line.len() - trimmed.len());
-                    refuse(&mut out, line_no, format!("column {col}: {}", e.message));
-                    continue;
-                }
-            };
-            let time = match p.timestamp {
-                None => now,
-                Some(t) => match t.checked_mul(precision.nanos()) {
-                    Some(t) => t,
-                    None => {
-                        refuse(
-                            &mut out,
-                            line_no,
-                            format!("timestamp {t} is out of range for this precision"),
-                        );
-                        continue;
-                    }
-                },
-            };
-            if RESERVED.contains(&p.measurement.as_str()) {
-                let m = &p.measurement;
-                refuse(
-                    &mut out,
-                    line_no,
-                    format!("measurement \"{m}\" is the name of a bagbase table"),
-                );
-                continue;
-            }
+        let mut unsorted = false;
+        for (line_no, p, time) in parsed.points {
             if !self.shapes.contains_key(&p.measurement) {
                 let s = shape_of(edit, &p.measurement).map_err(|detail| VersionError::Table {
                     table: p.measurement.clone(),
@@ -273,20 +211,22 @@ impl Pending {
                 })?;
                 self.shapes.insert(p.measurement.clone(), s);
             }
-            let Some(Some(shape)) = self.shapes.get_mut(&p.measurement) else {
-                let m = &p.measurement;
-                refuse(
-                    &mut out,
-                    line_no,
-                    format!("measurement \"{m}\" is the name of a table that is not a measurement"),
-                );
-                continue;
+            let refusal = match self.shapes.get_mut(&p.measurement) {
+                Some(Some(shape)) => check(shape, &p).inspect(|_| admit(shape, &p)).err(),
+                _ => Some(format!(
+                    "measurement \"{}\" is the name of a table that is not a measurement",
+                    p.measurement
+                )),
             };
-            if let Err(message) = check(shape, &p) {
-                refuse(&mut out, line_no, message);
+            if let Some(message) = refusal {
+                out.refused += 1;
+                unsorted = true;
+                out.errors.push(LineError {
+                    line: line_no,
+                    message,
+                });
                 continue;
             }
-            admit(shape, &p);
             if !out.tables.contains(&p.measurement) {
                 out.tables.push(p.measurement.clone());
             }
@@ -294,6 +234,10 @@ impl Pending {
             if rows.merge(p.tags, time, p.fields, job) {
                 out.points += 1;
             }
+        }
+        if unsorted {
+            out.errors.sort_by_key(|e| e.line);
+            out.errors.truncate(MAX_ERRORS);
         }
         Ok(out)
     }
@@ -312,7 +256,7 @@ impl Pending {
             let Some(Some(shape)) = self.shapes.get(&table) else {
                 continue;
             };
-            let (lo, hi) = time_range(&rows);
+            let (lo, hi) = rows.time_range();
             stored += store_rows(edit, chunks, &table, shape, rows)?;
             super::compact::compact(edit, chunks, &table)?;
             for rule in rules.iter().filter(|r| r.source == table) {
@@ -322,6 +266,70 @@ impl Pending {
         }
         Ok(stored)
     }
+}
+
+/// A text parsed line by line, before any table is looked at (the HTTP server does
+/// this in the request's own task, off the committer): each point with its line number
+/// and its time in ns, and the lines refused.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub points: Vec<(usize, Point, i64)>,
+    pub errors: Vec<LineError>,
+    pub refused: usize,
+}
+
+/// Parses `text`, whose first line is line `first_line`; `now` (ns) stamps points
+/// without a timestamp. Refuses lines that do not parse, whose timestamp overflows at
+/// `precision`, or whose measurement is a bagbase table.
+pub fn parse_text(text: &str, first_line: usize, precision: Precision, now: i64) -> Parsed {
+    let mut out = Parsed::default();
+    let refuse = |out: &mut Parsed, line: usize, message: String| {
+        out.refused += 1;
+        if out.errors.len() < MAX_ERRORS {
+            out.errors.push(LineError { line, message });
+        }
+    };
+    for (i, raw) in text.split('\n').enumerate() {
+        let line_no = first_line + i;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let p = match parse_line(trimmed) {
+            Ok(p) => p,
+            Err(e) => {
+                let col = e.column + (line.len() - trimmed.len());
+                refuse(&mut out, line_no, format!("column {col}: {}", e.message));
+                continue;
+            }
+        };
+        let time = match p.timestamp {
+            None => now,
+            Some(t) => match t.checked_mul(precision.nanos()) {
+                Some(t) => t,
+                None => {
+                    refuse(
+                        &mut out,
+                        line_no,
+                        format!("timestamp {t} is out of range for this precision"),
+                    );
+                    continue;
+                }
+            },
+        };
+        if RESERVED.contains(&p.measurement.as_str()) {
+            let m = &p.measurement;
+            refuse(
+                &mut out,
+                line_no,
+                format!("measurement \"{m}\" is the name of a bagbase table"),
+            );
+            continue;
+        }
+        out.points.push((line_no, p, time));
+    }
+    out
 }
 
 /// Parses `text` and writes its points into `edit` (`Pending` for one text).
@@ -337,12 +345,6 @@ pub fn write_text(
     let w = p.add(edit, text, first_line, precision, now)?;
     p.store(edit, chunks)?;
     Ok(w)
-}
-
-fn time_range(rows: &Rows) -> (i64, i64) {
-    rows.rows.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
-        (lo.min(r.1), hi.max(r.1))
-    })
 }
 
 /// Writes computed points (a rollup) into `table`, replacing points of the same tag set
@@ -483,12 +485,12 @@ struct Probe {
 
 impl Probe {
     fn new(rows: &Rows, tags: &[String]) -> Probe {
-        let times = rows.rows.iter().map(|r| r.1).collect();
+        let times = rows.times.iter().copied().collect();
         let ranges = tags
             .iter()
             .map(|k| {
                 let mut range: Option<(&str, &str)> = None;
-                for (set, _, _) in &rows.rows {
+                for set in &rows.tagsets {
                     let Some((_, v)) = set.iter().find(|(t, _)| t == k) else {
                         return (k.clone(), None);
                     };
@@ -536,7 +538,7 @@ impl Probe {
         let tag_cols = TagColumns::new(keys, tags);
         (0..keys.num_rows())
             .filter(|&i| self.times.contains(&time.value(i)))
-            .filter_map(|i| Some((i, *rows.at.get(&(tag_cols.set(i), time.value(i)))?)))
+            .filter_map(|i| Some((i, rows.find(&tag_cols.set(i), time.value(i))?)))
             .collect()
     }
 }
@@ -599,7 +601,7 @@ fn store_rows(
     shape: &Shape,
     mut rows: Rows,
 ) -> Result<u64, crate::Error> {
-    let (lo, hi) = time_range(&rows);
+    let (lo, hi) = rows.time_range();
     let node = edit.root.table(table)?.cloned();
     let mut kept: Vec<SegmentMeta> = Vec::new();
     let mut rewritten: Vec<(SegmentMeta, Option<RecordBatch>)> = Vec::new();
@@ -626,13 +628,12 @@ fn store_rows(
             let mut keep = vec![true; b.num_rows()];
             for (i, r) in hits {
                 keep[i] = false;
-                let new = &mut rows.rows[r].2;
                 for f in &shape.fields {
-                    if new.contains_key(f) {
+                    if rows.get(r, f).is_some() {
                         continue;
                     }
                     if let Some(v) = b.column_by_name(f).and_then(|c| stored_value(c, i)) {
-                        new.insert(f.clone(), v);
+                        rows.fill(r, f, v);
                     }
                 }
             }
@@ -653,7 +654,7 @@ fn store_rows(
             }
         }
     }
-    let batch = build_batch(table, shape, &mut rows)?;
+    let batch = build_batch(table, shape, &rows)?;
     let n = batch.num_rows() as u64;
     let mut segments = kept;
     for (_, rest) in rewritten {
@@ -694,33 +695,38 @@ pub(super) fn write_batch(
 }
 
 /// The rows as one batch sorted by time: `time`, tags (by key), fields (by key).
-fn build_batch(table: &str, shape: &Shape, rows: &mut Rows) -> Result<RecordBatch, VersionError> {
-    rows.rows.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
-    let mut tags: Vec<&String> = shape.tags.iter().collect();
+fn build_batch(table: &str, shape: &Shape, rows: &Rows) -> Result<RecordBatch, VersionError> {
+    let order = rows.order();
+    let mut tags: Vec<&String> = shape
+        .tags
+        .iter()
+        .filter(|t| rows.tagsets.iter().any(|s| s.iter().any(|(k, _)| k == *t)))
+        .collect();
     tags.sort();
-    let mut fields: Vec<&String> = shape
+    let mut fields: Vec<(&String, &[Option<FieldValue>])> = shape
         .fields
         .iter()
-        .filter(|f| rows.rows.iter().any(|r| r.2.contains_key(*f)))
+        .filter_map(|f| Some((f, rows.column(f)?)))
         .collect();
-    fields.sort();
-    let tags: Vec<&String> = tags
-        .into_iter()
-        .filter(|t| rows.rows.iter().any(|r| r.0.iter().any(|(k, _)| k == *t)))
-        .collect();
+    fields.sort_by_key(|(f, _)| *f);
     let mut columns: Vec<Field> = vec![Field::new("time", time_type(), false)];
     let mut arrays: Vec<ArrayRef> = vec![Arc::new(TimestampNanosecondArray::from_iter_values(
-        rows.rows.iter().map(|r| r.1),
+        order.iter().map(|&r| rows.times[r]),
     ))];
     for t in &tags {
+        let values: Vec<Option<&str>> = rows
+            .tagsets
+            .iter()
+            .map(|s| s.iter().find(|(k, _)| k == *t).map(|(_, v)| v.as_str()))
+            .collect();
         columns.push(Field::new(t.as_str(), DataType::Utf8, true));
-        arrays.push(Arc::new(StringArray::from_iter(rows.rows.iter().map(
-            |r| r.0.iter().find(|(k, _)| k == *t).map(|(_, v)| v.as_str()),
-        ))));
+        arrays.push(Arc::new(StringArray::from_iter(
+            order.iter().map(|&r| values[rows.series_of[r] as usize]),
+        )));
     }
-    for f in &fields {
+    for (f, col) in &fields {
         let ty = shape.types.get(*f).cloned().unwrap_or(DataType::Utf8);
-        let values = rows.rows.iter().map(|r| r.2.get(*f));
+        let values = order.iter().map(|&r| col[r].as_ref());
         let a: ArrayRef = match ty {
             DataType::Float64 => Arc::new(Float64Array::from_iter(values.map(|v| match v {
                 Some(FieldValue::Float(x)) => Some(*x),

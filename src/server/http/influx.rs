@@ -8,6 +8,7 @@
 //! points are durable, so a 204 survives `kill -9`.
 
 use super::request::{Request, Response};
+use crate::ingest::lineproto::write::{parse_text, Parsed};
 use crate::ingest::lineproto::{Precision, Written};
 use crate::users::Role;
 use crate::Store;
@@ -16,12 +17,12 @@ use serde_json::json;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-/// One write waiting for the committer.
+/// One write waiting for the committer, parsed already (in the request's task, so
+/// parsing runs on every core while the committer stores).
 struct Job {
     branch: String,
-    text: String,
-    precision: Precision,
-    now: i64,
+    parsed: Parsed,
+    bytes: usize,
     reply: oneshot::Sender<Result<Written, String>>,
 }
 
@@ -111,15 +112,19 @@ impl Influx {
                 &format!("body is not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
             )
         })?;
+        let unavailable = || error(v2, 503, "unavailable", "the writer has stopped");
+        let bytes = text.len();
+        let now = crate::version::record::now_ns();
+        let parsed = tokio::task::spawn_blocking(move || parse_text(&text, 1, precision, now))
+            .await
+            .map_err(|_| unavailable())?;
         let (reply, answer) = oneshot::channel();
         let job = Job {
             branch,
-            text,
-            precision,
-            now: crate::version::record::now_ns(),
+            parsed,
+            bytes,
             reply,
         };
-        let unavailable = || error(v2, 503, "unavailable", "the writer has stopped");
         self.jobs.send(job).await.map_err(|_| unavailable())?;
         let written = answer
             .await
@@ -239,11 +244,11 @@ pub fn error(v2: bool, status: u16, code: &str, message: &str) -> Response {
 async fn committer(store: Arc<Store>, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
-        let mut bytes = group[0].text.len();
+        let mut bytes = group[0].bytes;
         while bytes < GROUP_BYTES {
             match rx.try_recv() {
                 Ok(j) if j.branch == group[0].branch => {
-                    bytes += j.text.len();
+                    bytes += j.bytes;
                     group.push(j);
                 }
                 Ok(j) => {
@@ -252,7 +257,7 @@ async fn committer(store: Arc<Store>, mut rx: mpsc::Receiver<Job>) {
                     let g = std::mem::take(&mut group);
                     run(store, g).await;
                     group.push(j);
-                    bytes = group[0].text.len();
+                    bytes = group[0].bytes;
                 }
                 Err(_) => break,
             }
@@ -266,18 +271,11 @@ async fn run(store: Arc<Store>, mut group: Vec<Job>) {
         return;
     }
     let branch = group[0].branch.clone();
-    let inputs: Vec<(String, Precision, i64)> = group
+    let inputs: Vec<Parsed> = group
         .iter_mut()
-        .map(|j| (std::mem::take(&mut j.text), j.precision, j.now))
+        .map(|j| std::mem::take(&mut j.parsed))
         .collect();
-    let done = tokio::task::spawn_blocking(move || {
-        let writes: Vec<(&str, Precision, i64)> = inputs
-            .iter()
-            .map(|(t, p, n)| (t.as_str(), *p, *n))
-            .collect();
-        store.write_lines(&branch, &writes)
-    })
-    .await;
+    let done = tokio::task::spawn_blocking(move || store.write_parsed(&branch, inputs)).await;
     match done {
         Ok(Ok(results)) => {
             for (j, r) in group.into_iter().zip(results) {
