@@ -165,12 +165,39 @@ struct Load {
     points: u64,
     failed: u64,
     peak_rss_mib: Option<u64>,
+    /// CPU seconds (user + system) of the server and of our writer threads.
+    server_cpu: f64,
+    client_cpu: f64,
+}
+
+/// CPU seconds a process has used, from /proc/PID/stat (utime + stime).
+fn process_cpu(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) as f64 / ticks
+}
+
+/// CPU seconds this bench process has used (the writer threads).
+fn own_cpu() -> f64 {
+    // SAFETY: zeroed rusage is a valid value for getrusage to fill.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    s(u.ru_utime) + s(u.ru_stime)
 }
 
 fn load(t: &Target, points: u64) -> Load {
     let batches = points / (WRITERS * BATCH_LINES);
     let failed = Arc::new(AtomicU64::new(0));
     let rss = RssSampler::start(Some(t.child.id()));
+    let (server0, client0) = (process_cpu(t.child.id()), own_cpu());
     let started = Instant::now();
     let threads: Vec<_> = (0..WRITERS)
         .map(|w| {
@@ -198,6 +225,8 @@ fn load(t: &Target, points: u64) -> Load {
         points: batches * WRITERS * BATCH_LINES,
         failed: failed.load(Ordering::Relaxed),
         peak_rss_mib: rss.peak(),
+        server_cpu: process_cpu(t.child.id()) - server0,
+        client_cpu: own_cpu() - client0,
     }
 }
 
@@ -425,13 +454,16 @@ fn main() {
     for t in [&influx, &bb] {
         let l = load(t, points);
         println!(
-            "{}: {} points in {:.1} s = {:.0} points/s, {} failed, peak RSS {:?} MiB",
+            "{}: {} points in {:.1} s = {:.0} points/s, {} failed, peak RSS {:?} MiB, \
+             CPU: server {:.1} s, writers {:.1} s",
             t.name,
             l.points,
             l.secs,
             l.points as f64 / l.secs,
             l.failed,
-            l.peak_rss_mib
+            l.peak_rss_mib,
+            l.server_cpu,
+            l.client_cpu
         );
         loads.push(l);
     }
@@ -479,19 +511,21 @@ fn main() {
     println!("  answers agree: {agree}");
 
     let (s_influx, s_bb) = (du(&dir.join("influxdb")), du(&dir.join("store")));
-    println!("\n| server | points | load (s) | points/s | failed | peak RSS (MiB) | on disk (MiB) | hourly aggregate (s) |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("\n| server | points | load (s) | points/s | failed | server CPU (s) | writers' CPU (s) | peak RSS (MiB) | on disk (MiB) | hourly aggregate (s) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (t, l, s, q) in [
         (&influx, &loads[0], s_influx, t_influx),
         (&bb, &loads[1], s_bb, t_bb),
     ] {
         println!(
-            "| {} | {} | {:.1} | {:.0} | {} | {} | {} | {:.3} |",
+            "| {} | {} | {:.1} | {:.0} | {} | {:.1} | {:.1} | {} | {} | {:.3} |",
             t.name,
             l.points,
             l.secs,
             l.points as f64 / l.secs,
             l.failed,
+            l.server_cpu,
+            l.client_cpu,
             l.peak_rss_mib.unwrap_or(0),
             s >> 20,
             q.as_secs_f64()

@@ -2,8 +2,9 @@
 //! touches, so a long-running writer leaves many small segments (slower queries, a
 //! bigger table node to rewrite on every publish). Size-tiered, as LSM trees do:
 //! segments under `TARGET_ROWS` fall in tiers by row count (one tier per factor of
-//! `FANIN`); when a tier holds `FANIN` segments they are merged into one, sorted by
-//! time (split at `TARGET_ROWS`). A row is rewritten about log_FANIN(TARGET / write
+//! `FANIN`); when a tier holds `FANIN` segments its smallest are merged into one,
+//! sorted by time — all of them, or as many as reach `TARGET_ROWS` together (the
+//! result split at `TARGET_ROWS`), so a merge's memory is bounded whatever the tier. A row is rewritten about log_FANIN(TARGET / write
 //! size) times; a tier never holds more than `FANIN - 1` segments after a write.
 //! Rows are only moved: no point is added, dropped or changed, so the table's rows
 //! (and `version_diff` by key) are the same before and after.
@@ -37,7 +38,9 @@ fn tier(rows: u64) -> Option<u32> {
     Some(t)
 }
 
-/// The positions (in `segments`) of the first tier that is full, smallest tier first.
+/// The positions (in `segments`) to merge: in the smallest tier that is full, its
+/// smallest segments until they reach `TARGET_ROWS` together (so a merge holds at most
+/// about two segments' worth of rows in memory, whatever the tier).
 fn full_tier(segments: &[SegmentMeta]) -> Option<Vec<usize>> {
     let mut tiers: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
     for (i, s) in segments.iter().enumerate() {
@@ -45,7 +48,20 @@ fn full_tier(segments: &[SegmentMeta]) -> Option<Vec<usize>> {
             tiers.entry(t).or_default().push(i);
         }
     }
-    tiers.into_values().find(|v| v.len() >= FANIN)
+    let mut full = tiers.into_values().find(|v| v.len() >= FANIN)?;
+    full.sort_by_key(|&i| segments[i].rows);
+    let mut rows = 0u64;
+    let take = full
+        .iter()
+        .take_while(|&&i| {
+            let under = rows < TARGET_ROWS;
+            rows += segments[i].rows;
+            under
+        })
+        .count();
+    full.truncate(take.max(2));
+    full.sort_unstable();
+    Some(full)
 }
 
 /// Merges full tiers of `table`'s segments until none is full; returns the number of
@@ -135,6 +151,27 @@ pub fn compact(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn seg(rows: u64) -> SegmentMeta {
+        SegmentMeta {
+            id: crate::store::Id::of(&rows.to_le_bytes()),
+            chunks: crate::store::Id::of(b"c"),
+            rows,
+            bytes: 0,
+            stats: Default::default(),
+        }
+    }
+
+    #[test]
+    fn picks_a_full_tier_up_to_the_target() {
+        let small: Vec<SegmentMeta> = (0..FANIN as u64).map(|i| seg(100 + i)).collect();
+        assert_eq!(full_tier(&small), Some((0..FANIN).collect()));
+        assert_eq!(full_tier(&small[1..]), None);
+        // Eight segments of 100,000 rows: the three smallest reach the target.
+        let mut big: Vec<SegmentMeta> = (0..FANIN as u64).map(|i| seg(100_000 + i)).collect();
+        big.insert(0, seg(TARGET_ROWS));
+        assert_eq!(full_tier(&big), Some(vec![1, 2, 3]));
+    }
 
     #[test]
     fn tiers() {
