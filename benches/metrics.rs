@@ -34,13 +34,6 @@ const T0_NS: i64 = 1_767_225_600_000_000_000;
 const USER: &str = "bench";
 const PASSWORD: &str = "bench-password";
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// One server under test, reached over HTTP on loopback.
 struct Target {
     name: &'static str,
@@ -439,7 +432,7 @@ fn median3<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
 }
 
 fn main() {
-    let points = env_or("BENCH_METRICS_POINTS", 100_000_000);
+    let points = common::env_or("BENCH_METRICS_POINTS", 100_000_000);
     let dir: PathBuf = common::scratch().join("metrics");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

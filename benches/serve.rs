@@ -26,13 +26,6 @@ const CLIENTS: &str = "32";
 const USER: &str = "bench";
 const PASSWORD: &str = "bench-password";
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Where a client connects.
 struct Target {
     name: &'static str,
@@ -195,9 +188,9 @@ fn script(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 fn main() {
-    let episodes = env_or("BENCH_SERVE_EPISODES", 10_000) as i64;
-    let secs = env_or("BENCH_SERVE_SECS", 20);
-    let mixed_secs = env_or("BENCH_SERVE_MIXED_SECS", 60);
+    let episodes = common::env_or("BENCH_SERVE_EPISODES", 10_000) as i64;
+    let secs = common::env_or("BENCH_SERVE_SECS", 20);
+    let mixed_secs = common::env_or("BENCH_SERVE_MIXED_SECS", 60);
     let rows = episodes * STEPS;
     let dir = common::scratch().join("serve");
     let _ = std::fs::remove_dir_all(&dir);

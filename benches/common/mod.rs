@@ -175,6 +175,14 @@ pub fn zstd_and_ingest(file: &Path, store: &Path) -> (Run, Run) {
     (zstd, ingest)
 }
 
+/// The number in environment variable `name`, else `default`.
+pub fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn bagbase_bin() -> &'static str {
     env!("CARGO_BIN_EXE_bagbase")
 }
