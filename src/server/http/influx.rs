@@ -171,9 +171,7 @@ impl Influx {
         }
         Ok(())
     }
-}
 
-impl Influx {
     /// `user.password_matches`, remembered for passwords that matched.
     fn password_matches(&self, user: &crate::users::User, name: &str, password: &str) -> bool {
         use sha2::Digest;
