@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod cut;
 pub mod error;
 pub mod id;
 pub mod meta;

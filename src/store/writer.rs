@@ -1,7 +1,8 @@
 //! The chunk writer: turns byte streams into content-addressed chunks in new packs.
-//! FastCDC cutting and the whole-stream SHA-256 run on one thread while two workers
-//! hash and compress chunks; the calling thread appends new chunks to the pack in
-//! order. Every queue is bounded, so memory does not grow with the stream's size.
+//! FastCDC cutting and the whole-stream SHA-256 run on one thread (`cut.rs`, chunks
+//! are ranges of shared read blocks, not copies) while two workers hash and compress
+//! chunks; the calling thread appends new chunks to the pack in order. Every queue is
+//! bounded, so memory does not grow with the stream's size.
 //!
 //! Publication is staged: when a pack is sealed (write → fsync file → fsync dir) its
 //! chunk-index entries go to the metadata store in small batches, so neither this
@@ -10,12 +11,12 @@
 //! those chunks until the caller publishes its own batch and calls `keep`; a writer
 //! dropped before that deletes the entries and the packs again.
 
+use super::cut::{cut, Piece};
 use super::error::{Result, StoreError};
 use super::id::Id;
 use super::pack::{ChunkLoc, Codec, PackWriter};
 use super::ChunkStore;
 use crate::store::meta::Batch;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -61,7 +62,31 @@ struct Done {
     seq: u64,
     id: Id,
     len: u32,
-    stored: Option<(Codec, Vec<u8>)>,
+    /// `None`: the chunk is already stored.
+    stored: Option<Stored>,
+}
+
+/// A new chunk's bytes as they go into the pack.
+enum Stored {
+    Zstd(Vec<u8>),
+    /// Compression did not make it smaller: the chunk's own bytes.
+    Raw(Piece),
+}
+
+impl Stored {
+    fn codec(&self) -> Codec {
+        match self {
+            Stored::Zstd(_) => Codec::Zstd,
+            Stored::Raw(_) => Codec::Raw,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Stored::Zstd(b) => b,
+            Stored::Raw(p) => p.bytes(),
+        }
+    }
 }
 
 impl<'a> ChunkWriter<'a> {
@@ -96,7 +121,7 @@ impl<'a> ChunkWriter<'a> {
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<std::result::Result<Blob, (u64, std::io::Error)>> {
         let cfg = self.store.config().clone();
-        let (tx_raw, rx_raw) = sync_channel::<(u64, Vec<u8>)>(QUEUE);
+        let (tx_raw, rx_raw) = sync_channel::<(u64, Piece)>(QUEUE);
         let rx_raw = Arc::new(Mutex::new(rx_raw));
         let (tx_done, rx_done) = sync_channel::<Done>(QUEUE);
         let known = Arc::clone(&self.written);
@@ -114,15 +139,15 @@ impl<'a> ChunkWriter<'a> {
                         .map_err(|e| StoreError::Config(format!("zstd level {level}: {e}")))?;
                     loop {
                         let next = rx.lock().expect("queue lock").recv();
-                        let Ok((seq, data)) = next else { return Ok(()) };
-                        let id = Id::of(&data);
+                        let Ok((seq, piece)) = next else { return Ok(()) };
+                        let id = Id::of(piece.bytes());
                         let have = known.read().expect("map lock").contains_key(&id)
                             || store.has_chunk(&id)?;
-                        let len = data.len() as u32;
+                        let len = piece.bytes().len() as u32;
                         let stored = if have {
                             None
                         } else {
-                            Some(compress(&mut z, data))
+                            Some(compress(&mut z, piece))
                         };
                         if tx
                             .send(Done {
@@ -187,7 +212,7 @@ impl<'a> ChunkWriter<'a> {
     }
 
     fn place(&mut self, d: &Done) -> Result<()> {
-        let Some((codec, stored)) = &d.stored else {
+        let Some(stored) = &d.stored else {
             self.stats.reused_chunks += 1;
             return Ok(());
         };
@@ -213,11 +238,11 @@ impl<'a> ChunkWriter<'a> {
             )?);
         }
         let pack = self.pack.as_mut().expect("pack just opened");
-        let loc = pack.append(d.id, d.len, *codec, stored)?;
+        let loc = pack.append(d.id, d.len, stored.codec(), stored.bytes())?;
         self.written.write().expect("map lock").insert(d.id, loc);
         self.stats.new_chunks += 1;
         self.stats.new_raw_bytes += d.len as u64;
-        self.stats.new_stored_bytes += stored.len() as u64;
+        self.stats.new_stored_bytes += stored.bytes().len() as u64;
         Ok(())
     }
 
@@ -298,35 +323,9 @@ impl Drop for ChunkWriter<'_> {
     }
 }
 
-fn compress(z: &mut zstd::bulk::Compressor<'_>, data: Vec<u8>) -> (Codec, Vec<u8>) {
-    match z.compress(&data) {
-        Ok(c) if c.len() < data.len() => (Codec::Zstd, c),
-        _ => (Codec::Raw, data),
+fn compress(z: &mut zstd::bulk::Compressor<'_>, piece: Piece) -> Stored {
+    match z.compress(piece.bytes()) {
+        Ok(c) if c.len() < piece.bytes().len() => Stored::Zstd(c),
+        _ => Stored::Raw(piece),
     }
-}
-
-/// Reader side: cuts content-defined chunks and hashes the whole stream.
-type CutResult = std::result::Result<(u64, Id), (u64, std::io::Error)>;
-
-fn cut<R: Read>(
-    reader: R,
-    cfg: &super::StoreConfig,
-    tx: std::sync::mpsc::SyncSender<(u64, Vec<u8>)>,
-) -> CutResult {
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    let cdc = fastcdc::v2020::StreamCDC::new(reader, cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max);
-    for (seq, c) in cdc.enumerate() {
-        let c = match c {
-            Ok(c) => c,
-            Err(fastcdc::v2020::Error::IoError(e)) => return Err((size, e)),
-            Err(e) => return Err((size, std::io::Error::other(e.to_string()))),
-        };
-        hasher.update(&c.data);
-        size += c.data.len() as u64;
-        if tx.send((seq as u64, c.data)).is_err() {
-            break;
-        }
-    }
-    Ok((size, Id(hasher.finalize().into())))
 }

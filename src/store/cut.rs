@@ -1,0 +1,150 @@
+//! Cuts a byte stream into FastCDC (2020) chunks without copying them: the stream is
+//! read in large blocks that the chunk pipeline shares by reference, each chunk is a
+//! range of one block, and only a block's unfinished tail is copied to the start of the
+//! next. The whole stream's SHA-256 is taken block by block as it is read.
+//!
+//! Boundaries are exactly those of `fastcdc::v2020::StreamCDC` (the cutter it
+//! replaces): a cut is only looked for with `chunk_max` bytes in view or at the end of
+//! the stream, so stores written before keep deduplicating against new data.
+
+use super::config::StoreConfig;
+use super::id::Id;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+
+/// Smallest block read from the stream (a block is at least two largest chunks).
+const MIN_BLOCK: usize = 2 << 20;
+
+/// One chunk: a range of a shared block.
+pub struct Piece {
+    block: Arc<Vec<u8>>,
+    start: usize,
+    len: usize,
+}
+
+impl Piece {
+    pub fn bytes(&self) -> &[u8] {
+        &self.block[self.start..self.start + self.len]
+    }
+}
+
+/// Size and SHA-256 of the whole stream, or the offset where reading failed.
+pub type CutResult = std::result::Result<(u64, Id), (u64, std::io::Error)>;
+
+/// Reads `reader` to its end and sends its chunks, numbered in order, to `tx`. Stops
+/// early (with what it has read) when the receiving side hangs up.
+pub fn cut<R: Read>(mut reader: R, cfg: &StoreConfig, tx: SyncSender<(u64, Piece)>) -> CutResult {
+    let (min, avg, max) = (cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max);
+    let block_len = (2 * max as usize).max(MIN_BLOCK);
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut seq = 0u64;
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut block = Vec::with_capacity(block_len);
+        block.extend_from_slice(&carry);
+        let fresh = block.len();
+        let eof = fill(&mut reader, &mut block, block_len).map_err(|e| (size, e))?;
+        hasher.update(&block[fresh..]);
+        size += (block.len() - fresh) as u64;
+        let n = block.len();
+        let block = Arc::new(block);
+        let cdc = fastcdc::v2020::FastCDC::new(&block, min, avg, max);
+        let mut pos = 0;
+        while pos < n && (eof || n - pos >= max as usize) {
+            let (_, end) = cdc.cut(pos, n - pos);
+            let piece = Piece {
+                block: Arc::clone(&block),
+                start: pos,
+                len: end - pos,
+            };
+            if tx.send((seq, piece)).is_err() {
+                return Ok((size, Id(hasher.finalize().into())));
+            }
+            seq += 1;
+            pos = end;
+        }
+        if eof {
+            return Ok((size, Id(hasher.finalize().into())));
+        }
+        carry.clear();
+        carry.extend_from_slice(&block[pos..]);
+    }
+}
+
+/// Reads into `buf` until it holds `len` bytes or the stream ends (returns true then).
+/// `read_to_end` fills the spare capacity without zeroing it first.
+fn fill<R: Read>(reader: &mut R, buf: &mut Vec<u8>, len: usize) -> std::io::Result<bool> {
+    let want = len.saturating_sub(buf.len());
+    let got = reader.take(want as u64).read_to_end(buf)?;
+    Ok(got < want)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out at most `step` bytes per call, like a pipe or socket.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn pieces(data: &[u8], cfg: &StoreConfig, step: usize) -> (Vec<Vec<u8>>, CutResult) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        std::thread::scope(|s| {
+            let h = s.spawn(|| cut(Trickle(data, step), cfg, tx));
+            let got: Vec<Vec<u8>> = rx.iter().map(|(_, p)| p.bytes().to_vec()).collect();
+            (got, h.join().expect("cutter"))
+        })
+    }
+
+    #[test]
+    fn same_boundaries_as_stream_cdc() {
+        let cfg = StoreConfig::default();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        // Random bytes with long runs of zeros, so cuts at chunk_max happen too.
+        let data: Vec<u8> = (0..11_000_000usize)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if (i / 1_000_000) % 3 == 1 {
+                    0
+                } else {
+                    x as u8
+                }
+            })
+            .collect();
+        let want: Vec<Vec<u8>> =
+            fastcdc::v2020::StreamCDC::new(&data[..], cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max)
+                .map(|c| c.expect("in memory").data)
+                .collect();
+        for step in [usize::MAX, 100_003] {
+            let (got, res) = pieces(&data, &cfg, step);
+            assert_eq!(got.len(), want.len());
+            assert!(got == want, "boundaries differ (read step {step})");
+            let (size, sha) = res.expect("no read error");
+            assert_eq!(size, data.len() as u64);
+            assert_eq!(sha, Id::of(&data));
+        }
+    }
+
+    #[test]
+    fn empty_and_tiny_streams() {
+        let cfg = StoreConfig::default();
+        let (got, res) = pieces(&[], &cfg, usize::MAX);
+        assert!(got.is_empty());
+        assert_eq!(res.expect("ok").0, 0);
+        let (got, _) = pieces(b"abc", &cfg, 1);
+        assert_eq!(got, vec![b"abc".to_vec()]);
+    }
+}
