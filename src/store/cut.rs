@@ -47,12 +47,15 @@ pub fn cut<R: Read>(mut reader: R, cfg: &StoreConfig, tx: SyncSender<(u64, Piece
         block.extend_from_slice(&carry);
         let fresh = block.len();
         let eof = fill(&mut reader, &mut block, block_len).map_err(|e| (size, e))?;
-        hasher.update(&block[fresh..]);
         size += (block.len() - fresh) as u64;
         let n = block.len();
         let block = Arc::new(block);
         let cdc = fastcdc::v2020::FastCDC::new(&block, min, avg, max);
         let mut pos = 0;
+        // The stream hash follows the cuts, each chunk hashed once it is handed out, so
+        // the workers get their first chunk of a block at once, not after the whole
+        // block has been hashed. Bytes carried over were hashed with the last block.
+        let mut hashed = fresh;
         while pos < n && (eof || n - pos >= max as usize) {
             let (_, end) = cdc.cut(pos, n - pos);
             let piece = Piece {
@@ -63,9 +66,14 @@ pub fn cut<R: Read>(mut reader: R, cfg: &StoreConfig, tx: SyncSender<(u64, Piece
             if tx.send((seq, piece)).is_err() {
                 return Ok((size, Id(hasher.finalize().into())));
             }
+            if end > hashed {
+                hasher.update(&block[hashed..end]);
+                hashed = end;
+            }
             seq += 1;
             pos = end;
         }
+        hasher.update(&block[hashed..]);
         if eof {
             return Ok((size, Id(hasher.finalize().into())));
         }

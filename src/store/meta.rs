@@ -68,6 +68,11 @@ impl SledKv {
             .path(dir)
             .mode(sled::Mode::LowSpace)
             .cache_capacity(64 * 1024 * 1024)
+            // No background flusher: every write path ends in an explicit `flush`
+            // (Store::publish, a writer's rollback), and sled's timer flushed its log
+            // every 500 ms, with an fsync that stalled every chunk-index lookup of a
+            // running ingest behind it (≈0.1 s in each 0.5 s).
+            .flush_every_ms(None)
             .open()?;
         Ok(SledKv { db })
     }

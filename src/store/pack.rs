@@ -237,7 +237,10 @@ impl PackWriter {
         {
             use std::os::fd::AsRawFd;
             let fd = self.file.get_ref().as_raw_fd();
-            let (start, len) = (self.written_back as i64, (self.offset - self.written_back) as i64);
+            let (start, len) = (
+                self.written_back as i64,
+                (self.offset - self.written_back) as i64,
+            );
             // SAFETY: a plain syscall on a descriptor this writer owns; no memory is passed.
             // A failure only means the pages are written back later: ignored.
             let _ = unsafe { libc::sync_file_range(fd, start, len, libc::SYNC_FILE_RANGE_WRITE) };

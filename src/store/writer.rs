@@ -21,8 +21,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex, RwLock};
+use std::thread::{Scope, ScopedJoinHandle};
 
-const QUEUE: usize = 8;
+/// Chunks waiting between stages (about 2 MiB at the default average size): enough
+/// that neither worker runs dry while the cutter reads and hashes.
+const QUEUE: usize = 32;
 const WORKERS: usize = 2;
 /// Chunk-index entries per metadata batch when a pack is published.
 const INDEX_BATCH: usize = 1024;
@@ -139,7 +142,9 @@ impl<'a> ChunkWriter<'a> {
                         .map_err(|e| StoreError::Config(format!("zstd level {level}: {e}")))?;
                     loop {
                         let next = rx.lock().expect("queue lock").recv();
-                        let Ok((seq, piece)) = next else { return Ok(()) };
+                        let Ok((seq, piece)) = next else {
+                            return Ok(());
+                        };
                         let id = Id::of(piece.bytes());
                         let have = known.read().expect("map lock").contains_key(&id)
                             || store.has_chunk(&id)?;
@@ -164,7 +169,7 @@ impl<'a> ChunkWriter<'a> {
                 });
             }
             drop(tx_done);
-            let out = self.collect(rx_done, progress);
+            let out = self.collect(s, rx_done, progress);
             drop(rx_raw);
             let cut = cutter.join().expect("chunker thread");
             let chunks = out?;
@@ -190,28 +195,46 @@ impl<'a> ChunkWriter<'a> {
         }
     }
 
-    fn collect(
+    fn collect<'scope>(
         &mut self,
+        scope: &'scope Scope<'scope, '_>,
         rx: Receiver<Done>,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<Vec<(Id, u32)>> {
+    ) -> Result<Vec<(Id, u32)>>
+    where
+        'a: 'scope,
+    {
         let mut pending = BTreeMap::new();
         let mut next = 0u64;
         let mut chunks = Vec::new();
-        for d in rx {
-            pending.insert(d.seq, d);
-            while let Some(d) = pending.remove(&next) {
-                next += 1;
-                self.stats.logical_bytes += d.len as u64;
-                progress(d.len as u64);
-                self.place(&d)?;
-                chunks.push((d.id, d.len));
+        let mut sealing = None;
+        let placed = || -> Result<()> {
+            for d in rx {
+                pending.insert(d.seq, d);
+                while let Some(d) = pending.remove(&next) {
+                    next += 1;
+                    self.stats.logical_bytes += d.len as u64;
+                    progress(d.len as u64);
+                    self.place(&d, scope, &mut sealing)?;
+                    chunks.push((d.id, d.len));
+                }
             }
-        }
-        Ok(chunks)
+            Ok(())
+        };
+        let placed = placed();
+        let sealed = join_sealer(sealing.take());
+        placed.and(sealed).map(|()| chunks)
     }
 
-    fn place(&mut self, d: &Done) -> Result<()> {
+    fn place<'scope>(
+        &mut self,
+        d: &Done,
+        scope: &'scope Scope<'scope, '_>,
+        sealing: &mut Option<Sealer<'scope>>,
+    ) -> Result<()>
+    where
+        'a: 'scope,
+    {
         let Some(stored) = &d.stored else {
             self.stats.reused_chunks += 1;
             return Ok(());
@@ -229,7 +252,7 @@ impl<'a> ChunkWriter<'a> {
             .as_ref()
             .is_some_and(|p| p.written() >= self.store.config().pack_target_bytes)
         {
-            self.close_pack()?;
+            self.seal_in_background(scope, sealing)?;
         }
         if self.pack.is_none() {
             self.pack = Some(PackWriter::create(
@@ -246,36 +269,62 @@ impl<'a> ChunkWriter<'a> {
         Ok(())
     }
 
+    /// Seals the full pack on a thread of its own while the stream goes on into a new
+    /// one (fsync and index batches took ≈0.2 s per 512 MiB pack, with every stage of
+    /// the pipeline stopped behind them). Its entries stay in the map until they are in
+    /// the index, so no check ever misses them. One seal at a time.
+    fn seal_in_background<'scope>(
+        &mut self,
+        scope: &'scope Scope<'scope, '_>,
+        sealing: &mut Option<Sealer<'scope>>,
+    ) -> Result<()>
+    where
+        'a: 'scope,
+    {
+        join_sealer(sealing.take())?;
+        let Some(pack) = self.pack.take() else {
+            return Ok(());
+        };
+        // Only the open pack's entries are in the map once the last seal has ended.
+        let entries: Vec<(Id, ChunkLoc)> = self
+            .written
+            .read()
+            .expect("map lock")
+            .iter()
+            .map(|(id, loc)| (*id, *loc))
+            .collect();
+        // Recorded before the seal starts, so a rollback covers a half-published pack.
+        self.finished.push(pack.id());
+        self.published.extend(entries.iter().map(|(id, _)| *id));
+        let store = self.store;
+        let written = Arc::clone(&self.written);
+        *sealing = Some(scope.spawn(move || {
+            publish_pack(store, pack, &entries)?;
+            let mut map = written.write().expect("map lock");
+            for (id, _) in &entries {
+                map.remove(id);
+            }
+            Ok(())
+        }));
+        Ok(())
+    }
+
     /// Seals the open pack, then publishes its index entries in small batches (the
     /// pack key first, so no entry ever points into an unregistered pack).
     fn close_pack(&mut self) -> Result<()> {
-        let Some(p) = self.pack.take() else {
+        let Some(pack) = self.pack.take() else {
             return Ok(());
         };
-        let id = p.id();
         // The collector (this thread) checks the index after the map, so emptying the
         // map before the entries land cannot make it store a chunk twice.
-        let entries = std::mem::take(&mut *self.written.write().expect("map lock"));
-        let size = match p.finish(self.store.packs_dir()) {
-            Ok(size) => size,
-            Err(e) => {
-                let _ = std::fs::remove_file(super::pack::pack_path(self.store.packs_dir(), id));
-                return Err(e);
-            }
-        };
-        self.finished.push(id);
+        let entries: Vec<(Id, ChunkLoc)> =
+            std::mem::take(&mut *self.written.write().expect("map lock"))
+                .into_iter()
+                .collect();
         // Recorded before applying, so a rollback also covers a half-applied pack.
-        self.published.extend(entries.keys());
-        let mut batch = Batch::default();
-        batch.put(super::pack_key(id), size.to_le_bytes().to_vec());
-        for (i, (cid, loc)) in entries.iter().enumerate() {
-            batch.put(super::chunk_key(cid), loc.encode());
-            if (i + 1) % INDEX_BATCH == 0 {
-                self.store.kv().apply(std::mem::take(&mut batch))?;
-            }
-        }
-        self.store.kv().apply(batch)?;
-        Ok(())
+        self.finished.push(pack.id());
+        self.published.extend(entries.iter().map(|(id, _)| *id));
+        publish_pack(self.store, pack, &entries)
     }
 
     /// Seals and indexes the open pack. The chunks are not referenced yet: publish
@@ -321,6 +370,35 @@ impl Drop for ChunkWriter<'_> {
             let _ = self.roll_back();
         }
     }
+}
+
+/// A pack being sealed on its own thread.
+type Sealer<'scope> = ScopedJoinHandle<'scope, Result<()>>;
+
+fn join_sealer(sealer: Option<Sealer<'_>>) -> Result<()> {
+    sealer.map_or(Ok(()), |h| h.join().expect("pack sealing thread"))
+}
+
+/// Finishes `pack` (trailer, fsync of file and directory), then registers it and its
+/// chunks in the index in small batches. A pack that could not be finished is removed.
+fn publish_pack(store: &ChunkStore, pack: PackWriter, entries: &[(Id, ChunkLoc)]) -> Result<()> {
+    let id = pack.id();
+    let size = match pack.finish(store.packs_dir()) {
+        Ok(size) => size,
+        Err(e) => {
+            let _ = std::fs::remove_file(super::pack::pack_path(store.packs_dir(), id));
+            return Err(e);
+        }
+    };
+    let mut batch = Batch::default();
+    batch.put(super::pack_key(id), size.to_le_bytes().to_vec());
+    for (i, (cid, loc)) in entries.iter().enumerate() {
+        batch.put(super::chunk_key(cid), loc.encode());
+        if (i + 1) % INDEX_BATCH == 0 {
+            store.kv().apply(std::mem::take(&mut batch))?;
+        }
+    }
+    store.kv().apply(batch)
 }
 
 fn compress(z: &mut zstd::bulk::Compressor<'_>, piece: Piece) -> Stored {
