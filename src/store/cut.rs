@@ -1,7 +1,7 @@
 //! Cuts a byte stream into FastCDC (2020) chunks without copying them: the stream is
 //! read in large blocks that the chunk pipeline shares by reference, each chunk is a
 //! range of one block, and only a block's unfinished tail is copied to the start of the
-//! next. The whole stream's SHA-256 is taken block by block as it is read.
+//! next. The whole stream's SHA-256 is taken chunk by chunk as they are handed out.
 //!
 //! Boundaries are exactly those of `fastcdc::v2020::StreamCDC` (the cutter it
 //! replaces): a cut is only looked for with `chunk_max` bytes in view or at the end of
