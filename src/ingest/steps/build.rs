@@ -20,7 +20,7 @@ use std::sync::Arc;
 const GATHER_ROWS: usize = 16 * 1024;
 const GATHER_BYTES: u64 = 8 << 20;
 /// A steps segment is written when it holds this many bytes or rows (or its episode ends).
-const SEGMENT_BYTES: u64 = 32 << 20;
+const SEGMENT_BYTES: u64 = 16 << 20;
 const SEGMENT_ROWS: usize = 64 * 1024;
 
 /// Columns of the topic tables that are not message fields.
