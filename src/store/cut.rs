@@ -41,16 +41,15 @@ pub fn cut<R: Read>(mut reader: R, cfg: &StoreConfig, tx: SyncSender<(u64, Piece
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut seq = 0u64;
-    let mut carry: Vec<u8> = Vec::new();
+    // The next block, already holding the unfinished tail of the last one.
+    let mut block = Vec::with_capacity(block_len);
     loop {
-        let mut block = Vec::with_capacity(block_len);
-        block.extend_from_slice(&carry);
         let fresh = block.len();
         let eof = fill(&mut reader, &mut block, block_len).map_err(|e| (size, e))?;
         size += (block.len() - fresh) as u64;
         let n = block.len();
-        let block = Arc::new(block);
-        let cdc = fastcdc::v2020::FastCDC::new(&block, min, avg, max);
+        let shared = Arc::new(std::mem::take(&mut block));
+        let cdc = fastcdc::v2020::FastCDC::new(&shared, min, avg, max);
         let mut pos = 0;
         // The stream hash follows the cuts, each chunk hashed once it is handed out, so
         // the workers get their first chunk of a block at once, not after the whole
@@ -59,7 +58,7 @@ pub fn cut<R: Read>(mut reader: R, cfg: &StoreConfig, tx: SyncSender<(u64, Piece
         while pos < n && (eof || n - pos >= max as usize) {
             let (_, end) = cdc.cut(pos, n - pos);
             let piece = Piece {
-                block: Arc::clone(&block),
+                block: Arc::clone(&shared),
                 start: pos,
                 len: end - pos,
             };
@@ -67,18 +66,18 @@ pub fn cut<R: Read>(mut reader: R, cfg: &StoreConfig, tx: SyncSender<(u64, Piece
                 return Ok((size, Id(hasher.finalize().into())));
             }
             if end > hashed {
-                hasher.update(&block[hashed..end]);
+                hasher.update(&shared[hashed..end]);
                 hashed = end;
             }
             seq += 1;
             pos = end;
         }
-        hasher.update(&block[hashed..]);
+        hasher.update(&shared[hashed..]);
         if eof {
             return Ok((size, Id(hasher.finalize().into())));
         }
-        carry.clear();
-        carry.extend_from_slice(&block[pos..]);
+        block.reserve_exact(block_len);
+        block.extend_from_slice(&shared[pos..]);
     }
 }
 

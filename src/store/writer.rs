@@ -293,9 +293,7 @@ impl<'a> ChunkWriter<'a> {
             .iter()
             .map(|(id, loc)| (*id, *loc))
             .collect();
-        // Recorded before the seal starts, so a rollback covers a half-published pack.
-        self.finished.push(pack.id());
-        self.published.extend(entries.iter().map(|(id, _)| *id));
+        self.record_for_rollback(&pack, &entries);
         let store = self.store;
         let written = Arc::clone(&self.written);
         *sealing = Some(scope.spawn(move || {
@@ -321,10 +319,15 @@ impl<'a> ChunkWriter<'a> {
             std::mem::take(&mut *self.written.write().expect("map lock"))
                 .into_iter()
                 .collect();
-        // Recorded before applying, so a rollback also covers a half-applied pack.
+        self.record_for_rollback(&pack, &entries);
+        publish_pack(self.store, pack, &entries)
+    }
+
+    /// Remembers a pack and its chunks before they are published, so a rollback also
+    /// covers a pack whose index entries were only partly applied.
+    fn record_for_rollback(&mut self, pack: &PackWriter, entries: &[(Id, ChunkLoc)]) {
         self.finished.push(pack.id());
         self.published.extend(entries.iter().map(|(id, _)| *id));
-        publish_pack(self.store, pack, &entries)
     }
 
     /// Seals and indexes the open pack. The chunks are not referenced yet: publish
