@@ -1,6 +1,6 @@
 //! The manifest tree of a version or working set:
 //!   Root ─┬─ files:  bucket (first byte of file_id) → FileBucket ── FileEntry → ChunkList
-//!         └─ tables: name → TableNode ── SegmentMeta → ChunkList (a Parquet segment)
+//!         └─ tables: name → TableNode ── leaves ── SegmentMeta → ChunkList (a Parquet segment)
 //! Owns the shapes and the copy-on-write edit of a root; never reads chunk contents.
 
 use super::error::Result;
@@ -127,8 +127,9 @@ pub fn segment_file(s: &SegmentMeta) -> Option<&str> {
     }
 }
 
+/// A table with all its segments (leaves are read through a cache: `table_tree`).
 pub fn load_table(kv: &dyn MetaKv, id: &Id) -> Result<TableNode> {
-    node::get_json(kv, id, Kind::Table)
+    super::table_tree::load(kv, id)
 }
 
 /// A copy-on-write edit of a root: only touched buckets and tables are rewritten, so
@@ -253,7 +254,7 @@ impl<'a> RootEdit<'a> {
             }
         }
         for (name, t) in std::mem::take(&mut self.tables) {
-            let id = w.put_json(self.kv, Kind::Table, &t)?;
+            let id = super::table_tree::write(self.kv, w, &t)?;
             self.root.tables.insert(name, id);
         }
         w.put_json(self.kv, Kind::Root, &self.root)

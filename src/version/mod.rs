@@ -10,6 +10,7 @@ pub mod refs;
 pub mod rows;
 pub mod segment;
 pub mod storage;
+pub mod table_tree;
 
 pub use error::{Result, VersionError};
 pub use manifest::{FileEntry, Root, RootEdit, SegmentMeta, TableNode};

@@ -1,7 +1,7 @@
 //! Content-addressed manifest nodes in the metadata KV (`n/<sha256>`).
 //! A node's id is the SHA-256 of its encoding, so equal subtrees have equal ids and a
 //! diff can skip them by comparing ids. Nodes are immutable; `gc` removes unreachable ones.
-//! Encoding: one kind byte, then JSON (root, file bucket, table) or a packed binary
+//! Encoding: one kind byte, then JSON (root, file bucket, table, segment leaf) or a packed binary
 //! list (chunk list). See docs/format.md.
 
 use super::error::{Result, VersionError};
@@ -17,6 +17,8 @@ pub enum Kind {
     Root = b'R',
     FileBucket = b'F',
     Table = b'T',
+    /// A run of a table's segments (see `table_tree`).
+    SegmentLeaf = b'S',
     ChunkList = b'C',
 }
 
@@ -48,9 +50,26 @@ impl NodeWriter {
     }
 
     pub fn put_json<T: Serialize>(&mut self, kv: &dyn MetaKv, kind: Kind, value: &T) -> Result<Id> {
+        self.put_json_sized(kv, kind, value).map(|(id, _)| id)
+    }
+
+    /// `put_json`, also returning the encoding's length.
+    pub fn put_json_sized<T: Serialize>(
+        &mut self,
+        kv: &dyn MetaKv,
+        kind: Kind,
+        value: &T,
+    ) -> Result<(Id, usize)> {
         let mut bytes = vec![kind as u8];
         serde_json::to_writer(&mut bytes, value).expect("manifest nodes serialize");
-        self.put(kv, bytes)
+        let len = bytes.len();
+        Ok((self.put(kv, bytes)?, len))
+    }
+
+    /// Whether the node is stored or pending in this writer.
+    pub fn has(&self, kv: &dyn MetaKv, id: &Id) -> Result<bool> {
+        let key = node_key(id);
+        Ok(matches!(self.batch.pending(&key), Some(Some(_))) || kv.contains(&key)?)
     }
 
     pub fn put_chunks(&mut self, kv: &dyn MetaKv, chunks: &[(Id, u32)]) -> Result<Id> {
@@ -112,7 +131,7 @@ pub fn get_chunks(kv: &dyn MetaKv, id: &Id) -> Result<Vec<(Id, u32)>> {
 
 /// The ids a node refers to: child nodes and chunks (for reachability in gc and fsck).
 pub fn children(id: &Id, bytes: &[u8]) -> Result<(Vec<Id>, Vec<Id>)> {
-    use super::manifest::{FileBucket, Root, TableNode};
+    use super::manifest::{FileBucket, Root};
     let kind = *bytes.first().ok_or_else(|| bad(id, "empty node"))?;
     Ok(match kind {
         k if k == Kind::Root as u8 => {
@@ -126,9 +145,8 @@ pub fn children(id: &Id, bytes: &[u8]) -> Result<(Vec<Id>, Vec<Id>)> {
             let b: FileBucket = decode_json(id, Kind::FileBucket, bytes)?;
             (b.files.values().map(|f| f.chunks).collect(), vec![])
         }
-        k if k == Kind::Table as u8 => {
-            let t: TableNode = decode_json(id, Kind::Table, bytes)?;
-            (t.segments.iter().map(|s| s.chunks).collect(), vec![])
+        k if k == Kind::Table as u8 || k == Kind::SegmentLeaf as u8 => {
+            (super::table_tree::children(id, bytes)?, vec![])
         }
         k if k == Kind::ChunkList as u8 => (
             vec![],
