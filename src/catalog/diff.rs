@@ -164,13 +164,10 @@ pub fn sides(store: &Arc<ChunkStore>, table: &str, from: &Root, to: &Root) -> Re
             "version_diff compares `files` and data tables; `{table}` is computed from the version records, query it per ref instead"
         )));
     }
-    let load = |r: &Root| -> Result<Option<TableNode>> {
-        match r.tables.get(table) {
-            Some(id) => Ok(Some(manifest::load_table(kv, id).map_err(ext)?)),
-            None => Ok(None),
-        }
-    };
-    let (a, b) = (load(from)?, load(to)?);
+    // Only the segments outside the leaves both tables share are read.
+    let (a, b) =
+        crate::version::table_tree::load_pair(kv, from.tables.get(table), to.tables.get(table))
+            .map_err(ext)?;
     let schema_of = |t: &Option<TableNode>| -> Result<Option<SchemaRef>> {
         match t {
             Some(t) => Ok(Some(segment::decode_schema(table, &t.schema).map_err(ext)?)),

@@ -15,6 +15,7 @@ use super::node::{self, Kind, NodeWriter};
 use crate::store::cache::Lru;
 use crate::store::{Id, MetaKv};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 /// Expected segments per leaf (a boundary follows a segment with probability 1/64).
@@ -24,7 +25,7 @@ const LEAF_MAX: usize = 256;
 /// Decoded leaves kept, by the size of their encoding.
 const CACHE_BYTES: usize = 32 << 20;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct DiskTable {
     schema: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -36,7 +37,7 @@ struct DiskTable {
     key: Vec<String>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct LeafRef {
     id: Id,
     segments: u64,
@@ -108,6 +109,43 @@ pub fn load(kv: &dyn MetaKv, id: &Id) -> Result<TableNode> {
         segments,
         key: t.key,
     })
+}
+
+/// Tables `a` and `b` (either may be absent) holding only the segments outside the
+/// leaves they share. A leaf both hold has the same segments on both sides, so a diff
+/// skips it unread and compares what is left.
+pub fn load_pair(
+    kv: &dyn MetaKv,
+    a: Option<&Id>,
+    b: Option<&Id>,
+) -> Result<(Option<TableNode>, Option<TableNode>)> {
+    let read = |id: Option<&Id>| -> Result<Option<DiskTable>> {
+        id.map(|id| node::get_json(kv, id, Kind::Table)).transpose()
+    };
+    let (da, db) = (read(a)?, read(b)?);
+    let unshared = |t: Option<DiskTable>, other: &Option<DiskTable>| -> Result<Option<TableNode>> {
+        let Some(t) = t else { return Ok(None) };
+        let mut shared: HashMap<Id, usize> = HashMap::new();
+        for l in other.iter().flat_map(|o| &o.leaves) {
+            *shared.entry(l.id).or_default() += 1;
+        }
+        let mut segments = t.segments;
+        for l in &t.leaves {
+            match shared.get_mut(&l.id) {
+                Some(n) if *n > 0 => *n -= 1,
+                _ => segments.extend(load_leaf(kv, &l.id)?.iter().cloned()),
+            }
+        }
+        Ok(Some(TableNode {
+            schema: t.schema,
+            segments,
+            key: t.key,
+        }))
+    };
+    // Each side is compared with the other's full leaf list.
+    let ta = unshared(da.clone(), &db)?;
+    let tb = unshared(db, &da)?;
+    Ok((ta, tb))
 }
 
 /// Writes a table: leaves not stored yet, then its `T` node. A run of segments equal
@@ -211,6 +249,38 @@ mod tests {
         assert_eq!(load(&kv, &second).unwrap(), t);
         let kids = children(&second, &node::get_raw(&kv, &second).unwrap()).unwrap();
         assert_eq!(kids.len(), runs(&t.segments).len());
+    }
+
+    #[test]
+    fn a_pair_skips_shared_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = crate::store::meta::SledKv::open(dir.path()).unwrap();
+        let a = TableNode {
+            schema: "00".into(),
+            segments: (0..3000).map(seg).collect(),
+            key: vec!["k".into()],
+        };
+        let mut b = a.clone();
+        b.segments.remove(1500);
+        b.segments.push(seg(88_888));
+        let mut w = NodeWriter::default();
+        let (ia, ib) = (
+            write(&kv, &mut w, &a).unwrap(),
+            write(&kv, &mut w, &b).unwrap(),
+        );
+        kv.apply(w.batch).unwrap();
+        let (pa, pb) = load_pair(&kv, Some(&ia), Some(&ib)).unwrap();
+        let (pa, pb) = (pa.unwrap(), pb.unwrap());
+        assert!(pa.segments.contains(&seg(1500)) && !pb.segments.contains(&seg(1500)));
+        assert!(pb.segments.contains(&seg(88_888)));
+        assert!(
+            pa.segments.len() < 3 * LEAF_MAX,
+            "{} read",
+            pa.segments.len()
+        );
+        assert_eq!(pb.key, vec!["k".to_string()]);
+        let (none, all) = load_pair(&kv, None, Some(&ia)).unwrap();
+        assert!(none.is_none() && all.unwrap().segments == a.segments);
     }
 
     #[test]
