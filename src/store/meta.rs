@@ -67,13 +67,9 @@ impl SledKv {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::LowSpace)
-            .cache_capacity(
-                std::env::var("BB_SLED_CACHE_MIB")
-                    .ok()
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(64)
-                    << 20,
-            )
+            // 2, 8 or 64 MiB made no difference to an ingest's peak RSS (sled pages
+            // nodes out only on reads; docs/BENCHMARKS.md, session 14).
+            .cache_capacity(64 * 1024 * 1024)
             // No background flusher: every write path ends in an explicit `flush`
             // (Store::publish, a writer's rollback), and sled's timer flushed its log
             // every 500 ms, with an fsync that stalled every chunk-index lookup of a
