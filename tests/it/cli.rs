@@ -189,6 +189,34 @@ fn fsck_names_the_damaged_chunk_file_and_version() {
     assert!(line.contains("working set of main"), "{text}");
 }
 
+/// Table segments hang off `S` leaf nodes under each `T` node: gc must reach them.
+#[test]
+fn gc_keeps_table_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    ok(&store, &["init"]);
+    ok(
+        &store,
+        &[
+            "ingest",
+            "tests/data/ros1/rosbag.js/example.bag",
+            "-m",
+            "bag",
+        ],
+    );
+    let query = [
+        "sql",
+        "SELECT count(*) AS n FROM \"/rosout\"",
+        "--format",
+        "csv",
+    ];
+    let before = ok(&store, &query);
+    ok(&store, &["gc"]);
+    let fsck = ok(&store, &["fsck"]);
+    assert!(fsck.contains("no damage found"), "{fsck}");
+    assert_eq!(ok(&store, &query), before);
+}
+
 #[test]
 fn gc_frees_what_nothing_references() {
     let dir = tempfile::tempdir().unwrap();
