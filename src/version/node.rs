@@ -42,9 +42,8 @@ pub struct NodeWriter {
 impl NodeWriter {
     fn put(&mut self, kv: &dyn MetaKv, bytes: Vec<u8>) -> Result<Id> {
         let id = Id::of(&bytes);
-        let key = node_key(&id);
-        if self.batch.pending(&key).is_none() && !kv.contains(&key)? {
-            self.batch.put(key, bytes);
+        if !self.has(kv, &id)? {
+            self.batch.put(node_key(&id), bytes);
         }
         Ok(id)
     }

@@ -25,7 +25,7 @@ const LEAF_MAX: usize = 256;
 /// Decoded leaves kept, by the size of their encoding.
 const CACHE_BYTES: usize = 32 << 20;
 
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct DiskTable {
     schema: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -37,7 +37,7 @@ struct DiskTable {
     key: Vec<String>,
 }
 
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct LeafRef {
     id: Id,
     segments: u64,
@@ -64,8 +64,8 @@ fn ids_digest(run: &[SegmentMeta]) -> Id {
     Id::of(&ids)
 }
 
-fn remember(leaf: Id, segments: Segments, weight: usize) {
-    BY_IDS.insert(ids_digest(&segments), leaf, 64);
+fn remember(leaf: Id, digest: Id, segments: Segments, weight: usize) {
+    BY_IDS.insert(digest, leaf, 64);
     LEAVES.insert(leaf, segments, weight);
 }
 
@@ -93,22 +93,39 @@ fn load_leaf(kv: &dyn MetaKv, id: &Id) -> Result<Segments> {
     let raw = node::get_raw(kv, id)?;
     let leaf: Leaf = node::decode_json(id, Kind::SegmentLeaf, &raw)?;
     let segments = Arc::new(leaf.segments);
-    remember(*id, Arc::clone(&segments), raw.len());
+    remember(*id, ids_digest(&segments), Arc::clone(&segments), raw.len());
     Ok(segments)
 }
 
-/// Reads a table node and every leaf under it.
-pub fn load(kv: &dyn MetaKv, id: &Id) -> Result<TableNode> {
-    let t: DiskTable = node::get_json(kv, id, Kind::Table)?;
+/// How often each leaf id occurs in a table (none for an absent table).
+fn leaf_counts(t: Option<&DiskTable>) -> HashMap<Id, usize> {
+    let mut counts: HashMap<Id, usize> = HashMap::new();
+    for l in t.iter().flat_map(|t| &t.leaves) {
+        *counts.entry(l.id).or_default() += 1;
+    }
+    counts
+}
+
+/// A table with its inline segments and those of every leaf not in `skip` (each id
+/// in `skip` passes over as many occurrences as it counts).
+fn expand(kv: &dyn MetaKv, t: DiskTable, mut skip: HashMap<Id, usize>) -> Result<TableNode> {
     let mut segments = t.segments;
     for l in &t.leaves {
-        segments.extend(load_leaf(kv, &l.id)?.iter().cloned());
+        match skip.get_mut(&l.id) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => segments.extend(load_leaf(kv, &l.id)?.iter().cloned()),
+        }
     }
     Ok(TableNode {
         schema: t.schema,
         segments,
         key: t.key,
     })
+}
+
+/// Reads a table node and every leaf under it.
+pub fn load(kv: &dyn MetaKv, id: &Id) -> Result<TableNode> {
+    expand(kv, node::get_json(kv, id, Kind::Table)?, HashMap::new())
 }
 
 /// Tables `a` and `b` (either may be absent) holding only the segments outside the
@@ -123,28 +140,10 @@ pub fn load_pair(
         id.map(|id| node::get_json(kv, id, Kind::Table)).transpose()
     };
     let (da, db) = (read(a)?, read(b)?);
-    let unshared = |t: Option<DiskTable>, other: &Option<DiskTable>| -> Result<Option<TableNode>> {
-        let Some(t) = t else { return Ok(None) };
-        let mut shared: HashMap<Id, usize> = HashMap::new();
-        for l in other.iter().flat_map(|o| &o.leaves) {
-            *shared.entry(l.id).or_default() += 1;
-        }
-        let mut segments = t.segments;
-        for l in &t.leaves {
-            match shared.get_mut(&l.id) {
-                Some(n) if *n > 0 => *n -= 1,
-                _ => segments.extend(load_leaf(kv, &l.id)?.iter().cloned()),
-            }
-        }
-        Ok(Some(TableNode {
-            schema: t.schema,
-            segments,
-            key: t.key,
-        }))
-    };
-    // Each side is compared with the other's full leaf list.
-    let ta = unshared(da.clone(), &db)?;
-    let tb = unshared(db, &da)?;
+    // Each side skips the leaves the other's full list holds.
+    let (ca, cb) = (leaf_counts(da.as_ref()), leaf_counts(db.as_ref()));
+    let ta = da.map(|t| expand(kv, t, cb)).transpose()?;
+    let tb = db.map(|t| expand(kv, t, ca)).transpose()?;
     Ok((ta, tb))
 }
 
@@ -153,8 +152,9 @@ pub fn load_pair(
 pub fn write(kv: &dyn MetaKv, w: &mut NodeWriter, t: &TableNode) -> Result<Id> {
     let mut leaves = Vec::new();
     for run in runs(&t.segments) {
+        let digest = ids_digest(run);
         let known = BY_IDS
-            .get(&ids_digest(run))
+            .get(&digest)
             .filter(|leaf| LEAVES.get(leaf).is_some_and(|s| s.as_slice() == run));
         let id = match known {
             Some(leaf) if w.has(kv, &leaf)? => leaf,
@@ -163,7 +163,7 @@ pub fn write(kv: &dyn MetaKv, w: &mut NodeWriter, t: &TableNode) -> Result<Id> {
                     segments: run.to_vec(),
                 };
                 let (id, weight) = w.put_json_sized(kv, Kind::SegmentLeaf, &leaf)?;
-                remember(id, Arc::new(leaf.segments), weight);
+                remember(id, digest, Arc::new(leaf.segments), weight);
                 id
             }
         };
