@@ -116,6 +116,8 @@ pub struct GcReport {
 /// An open store. One process at a time may hold it (see docs/design.md).
 pub struct Store {
     chunks: Arc<ChunkStore>,
+    /// Plans of `sql` statements, reused while the store is unchanged.
+    plans: catalog::plans::PlanCache,
 }
 
 impl Store {
@@ -126,12 +128,14 @@ impl Store {
         chunks.publish(batch)?;
         Ok(Store {
             chunks: Arc::new(chunks),
+            plans: Default::default(),
         })
     }
 
     pub fn open(path: &Path) -> Result<Store> {
         Ok(Store {
             chunks: Arc::new(ChunkStore::open(path)?),
+            plans: Default::default(),
         })
     }
 
@@ -480,10 +484,18 @@ impl Store {
         ))
     }
 
-    /// Runs one SQL statement; `reference` picks what unqualified names read.
+    /// Runs one SQL statement; `reference` picks what unqualified names read. A
+    /// read-only query asked again while the store is unchanged reuses its plan
+    /// (docs/design.md, "Plan cache").
     pub async fn sql(&self, query: &str, reference: Option<&str>) -> Result<Vec<RecordBatch>> {
-        let ctx = self.session_context_at(reference.unwrap_or(DEFAULT_BRANCH))?;
-        Ok(ctx.sql(query).await?.collect().await?)
+        let reference = reference.unwrap_or(DEFAULT_BRANCH);
+        self.resolve(reference)?;
+        Ok(self.plans.run(&self.chunks, reference, query).await?)
+    }
+
+    /// How many statement plans `sql` keeps now (valid for the store as it is).
+    pub fn cached_plans(&self) -> usize {
+        self.plans.valid(self.chunks.generation())
     }
 
     /// The `episode_id`s of the episodes at `reference` where the SQL condition `cond`

@@ -1,6 +1,7 @@
 //! Runs every `sql/*.slt` file (the SQL contract) against a fresh store per file.
 //! `system ok` records run the real `bagbase` binary with BAGBASE_STORE pointing at that
-//! store; queries open the store through the library between commands.
+//! store; queries open the store through the library between commands. A query whose
+//! plan `Store::sql` would keep is checked to give the same rows when that plan runs again.
 //! Regenerate expected output with `BAGBASE_SLT_COMPLETE=1 cargo test --test sqllogictest`
 //! (`BAGBASE_SLT_ONLY=NAME` limits a run to the files whose name contains NAME).
 //! and review the diff.
@@ -76,6 +77,11 @@ fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, SltError> {
     Ok(out)
 }
 
+fn sorted(mut rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    rows.sort();
+    rows
+}
+
 #[async_trait::async_trait]
 impl sqllogictest::AsyncDB for Db {
     type Error = SltError;
@@ -91,7 +97,28 @@ impl sqllogictest::AsyncDB for Db {
             .iter()
             .map(|f| column_type(f.data_type()))
             .collect();
+        let reuse = bagbase::catalog::plans::cacheable(df.logical_plan())
+            .map_err(|e| SltError(e.to_string()))?;
         let batches = df.collect().await.map_err(|e| SltError(e.to_string()))?;
+        if reuse {
+            // Every query a plan may be kept for also runs twice through `Store::sql`:
+            // planned once, then the kept plan run again; all three answers agree.
+            let err = |e: bagbase::Error| SltError(e.to_string());
+            let planned = store.sql(sql, None).await.map_err(err)?;
+            assert_eq!(store.cached_plans(), 1, "plan not kept: {sql}");
+            let reused = store.sql(sql, None).await.map_err(err)?;
+            let expected = sorted(rows(&batches)?);
+            assert_eq!(
+                sorted(rows(&planned)?),
+                expected,
+                "planned by Store::sql: {sql}"
+            );
+            assert_eq!(
+                sorted(rows(&reused)?),
+                expected,
+                "kept plan run again: {sql}"
+            );
+        }
         if types.is_empty() {
             return Ok(DBOutput::StatementComplete(0));
         }

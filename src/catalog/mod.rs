@@ -6,6 +6,7 @@
 pub mod diff;
 pub mod index_join;
 pub mod indexed;
+pub mod plans;
 pub mod reader;
 pub mod segments;
 pub mod summary;

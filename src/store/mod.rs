@@ -63,6 +63,10 @@ pub struct ChunkStore {
     writer_lock: Mutex<()>,
     /// Decoded chunks that queries read again (footers, page indexes, hot pages).
     chunk_cache: cache::Lru<Id, bytes::Bytes>,
+    /// Counts the metadata batches published by this process: what a query plan read
+    /// (refs, versions, tables) is unchanged while this is (the file lock keeps other
+    /// writers out). Cached plans are keyed by it.
+    generation: AtomicU64,
     _lock: File,
 }
 
@@ -159,6 +163,7 @@ impl ChunkStore {
             pack_counter: AtomicU64::new(0),
             writer_lock: Mutex::new(()),
             chunk_cache: cache::Lru::new(CHUNK_CACHE_BYTES),
+            generation: AtomicU64::new(0),
             _lock: lock,
         })
     }
@@ -260,8 +265,16 @@ impl ChunkStore {
 
     /// Applies a batch and makes it durable before returning.
     pub fn publish(&self, batch: Batch) -> Result<()> {
-        self.kv.apply(batch)?;
+        let applied = self.kv.apply(batch);
+        // Bumped even when the batch failed: a partial apply must not keep old plans.
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        applied?;
         self.kv.flush()
+    }
+
+    /// How many metadata batches this process has published (see `generation`).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     fn registered_packs(&self) -> Result<Vec<(u64, u64)>> {

@@ -15,6 +15,7 @@ mod hdf5;
 mod http;
 mod lineproto;
 mod mcap;
+mod plans;
 mod rosbag1;
 mod segments;
 mod server;

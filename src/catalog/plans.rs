@@ -1,0 +1,230 @@
+//! Physical plans kept for repeated statements (`Store::sql`). Planning a query —
+//! parse, logical plan, ~30 optimizer rules, physical plan and ~20 physical rules —
+//! costs DataFusion 1–2 ms, more than a small query's execution; the same statement
+//! asked again (a dashboard, a lineage walk, a loop in a script) reuses its plan.
+//!
+//! A plan is bound to what it read while planning: the ref's version, table nodes,
+//! user-table rows, system-table contents. So an entry is valid only while the store's
+//! publish generation (`ChunkStore::generation`) is the one it was planned at; any
+//! publish in this process drops every entry. Only read-only queries whose functions
+//! are all immutable are kept: `now()`, `random()` and the like are folded into
+//! constants by the optimizer, so their plans must not be reused.
+//!
+//! What is kept is the plan as the physical optimizer leaves it just before
+//! `FilterPushdown(Post)`: that rule wires dynamic filters (TopK thresholds, hash-join
+//! bounds) from the operator that updates them into the scans below, and a filter
+//! updated by one run must not prune the next. Each run resets the kept plan's
+//! execution state (`reset_plan_states`: new TopK filters, empty join build sides) and
+//! then applies the last rules (`FilterPushdown(Post)`, the walk fusion, the sanity
+//! check) to that fresh copy — tens of microseconds, against the whole planning.
+//! An aggregate's min/max dynamic filter is made with the aggregate and survives the
+//! reset, so a kept plan is made without pushing it down (the one thing it gives up).
+
+use crate::store::ChunkStore;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::error::Result;
+use datafusion::execution::{SessionStateBuilder, TaskContext};
+use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
+use datafusion::physical_optimizer::optimizer::ConfigOnlyContext;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::execution_plan::reset_plan_states;
+use datafusion::physical_plan::ExecutionPlan;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Plans kept at once; past this the cache starts over.
+const MAX_PLANS: usize = 64;
+/// Longer statements are planned every time (the key holds the text).
+const MAX_SQL_BYTES: usize = 16 << 10;
+
+type Rules = Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>;
+
+/// The physical rule from which on a plan is finished per run (see the module doc).
+const FINISH_FROM: &str = "FilterPushdown(Post)";
+
+#[derive(Clone)]
+struct Entry {
+    /// The plan before its last rules.
+    plan: Arc<dyn ExecutionPlan>,
+    /// The rules from `FINISH_FROM` on, applied to each run's copy.
+    finish: Arc<Rules>,
+    /// The session's config and runtime the plan was made with.
+    task: Arc<TaskContext>,
+}
+
+impl Entry {
+    async fn run(&self) -> Result<Vec<RecordBatch>> {
+        let mut plan = reset_plan_states(Arc::clone(&self.plan))?;
+        let config = ConfigOnlyContext::new(self.task.session_config().options());
+        for rule in self.finish.iter() {
+            plan = rule.optimize_with_context(plan, &config)?;
+        }
+        datafusion::physical_plan::collect(plan, Arc::clone(&self.task)).await
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    generation: u64,
+    /// (ref, SQL) → plan.
+    plans: HashMap<(String, String), Entry>,
+}
+
+/// One per open store, shared by its `Store::sql` calls.
+#[derive(Default)]
+pub struct PlanCache {
+    inner: Mutex<Inner>,
+}
+
+impl PlanCache {
+    /// Runs `sql` with unqualified names reading `reference` (already checked to
+    /// resolve), reusing a kept plan when the store has not changed since it was made.
+    pub async fn run(
+        &self,
+        store: &Arc<ChunkStore>,
+        reference: &str,
+        sql: &str,
+    ) -> Result<Vec<RecordBatch>> {
+        // Read before planning: a publish during planning makes the entry stale, never
+        // a stale plan current.
+        let generation = store.generation();
+        let key = (reference.to_string(), sql.to_string());
+        if let Some(entry) = self.get(generation, &key) {
+            return entry.run().await;
+        }
+        let ctx = super::session_context(Arc::clone(store), reference);
+        let state = ctx.state();
+        let logical = state.create_logical_plan(sql).await?;
+        if sql.len() > MAX_SQL_BYTES || !cacheable(&logical)? {
+            return ctx.execute_logical_plan(logical).await?.collect().await;
+        }
+        let rules = state.physical_optimizers();
+        let split = rules
+            .iter()
+            .position(|r| r.name() == FINISH_FROM)
+            .unwrap_or(rules.len());
+        let finish = Arc::new(rules[split..].to_vec());
+        let mut config = state.config().clone();
+        config
+            .options_mut()
+            .optimizer
+            .enable_aggregate_dynamic_filter_pushdown = false;
+        let planning = SessionStateBuilder::new_from_existing(state.clone())
+            .with_config(config)
+            .with_physical_optimizer_rules(rules[..split].to_vec())
+            .build();
+        let plan = planning.create_physical_plan(&logical).await?;
+        let entry = Entry {
+            plan,
+            finish,
+            task: planning.task_ctx(),
+        };
+        self.put(generation, key, entry.clone());
+        entry.run().await
+    }
+
+    fn get(&self, generation: u64, key: &(String, String)) -> Option<Entry> {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if g.generation != generation {
+            g.plans.clear();
+            g.generation = generation;
+            return None;
+        }
+        g.plans.get(key).cloned()
+    }
+
+    fn put(&self, generation: u64, key: (String, String), entry: Entry) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if g.generation != generation {
+            return;
+        }
+        if g.plans.len() >= MAX_PLANS {
+            g.plans.clear();
+        }
+        g.plans.insert(key, entry);
+    }
+
+    /// Plans kept that are still valid at the store's `generation` (tests).
+    pub fn valid(&self, generation: u64) -> usize {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if g.generation == generation {
+            g.plans.len()
+        } else {
+            0
+        }
+    }
+}
+
+/// Whether `Store::sql` keeps this statement's plan: a read-only query whose every
+/// function (subqueries included) is immutable.
+pub fn cacheable(plan: &LogicalPlan) -> Result<bool> {
+    let mut ok = true;
+    plan.apply_with_subqueries(|p| {
+        let read_only = !matches!(
+            p,
+            LogicalPlan::Dml(_)
+                | LogicalPlan::Ddl(_)
+                | LogicalPlan::Copy(_)
+                | LogicalPlan::Statement(_)
+                | LogicalPlan::Explain(_)
+                | LogicalPlan::Analyze(_)
+                | LogicalPlan::DescribeTable(_)
+                | LogicalPlan::Extension(_)
+        );
+        if !read_only {
+            ok = false;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        for e in p.expressions() {
+            e.apply(|e| {
+                let volatility = match e {
+                    Expr::ScalarFunction(f) => Some(f.func.signature().volatility),
+                    Expr::AggregateFunction(f) => Some(f.func.signature().volatility),
+                    Expr::WindowFunction(_) => None,
+                    Expr::Placeholder(_) => Some(Volatility::Volatile),
+                    _ => None,
+                };
+                if volatility.is_some_and(|v| v != Volatility::Immutable) {
+                    ok = false;
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })?;
+        }
+        Ok(if ok {
+            TreeNodeRecursion::Continue
+        } else {
+            TreeNodeRecursion::Stop
+        })
+    })?;
+    Ok(ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::SessionContext;
+
+    async fn is_cacheable(sql: &str) -> bool {
+        let ctx = SessionContext::new();
+        ctx.sql("CREATE TABLE t (a int, b text)").await.unwrap();
+        let plan = ctx.state().create_logical_plan(sql).await.unwrap();
+        cacheable(&plan).unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_immutable_reads_are_kept() {
+        assert!(is_cacheable("SELECT a, upper(b) FROM t WHERE a > 1 ORDER BY a LIMIT 3").await);
+        assert!(is_cacheable("SELECT count(*) FROM t GROUP BY b").await);
+        assert!(!is_cacheable("SELECT now()").await);
+        assert!(!is_cacheable("SELECT a FROM t WHERE a < random()").await);
+        assert!(
+            !is_cacheable("SELECT a FROM t WHERE a IN (SELECT a FROM t WHERE now() > now())").await
+        );
+        assert!(!is_cacheable("INSERT INTO t VALUES (1, 'x')").await);
+        assert!(!is_cacheable("EXPLAIN SELECT a FROM t").await);
+        assert!(!is_cacheable("CREATE VIEW v AS SELECT a FROM t").await);
+        assert!(!is_cacheable("SET datafusion.execution.batch_size = 100").await);
+    }
+}
