@@ -62,10 +62,11 @@ pub fn session_context_with(
         .position(|r| r.name() == "join_selection")
         .map_or(rules.len(), |i| i + 1);
     rules.insert(at, Arc::new(index_join::IndexJoinRule));
-    // Walks are fused once the plan around them is final, before the sanity check.
+    // Walks are fused once the plan around them is final, before dynamic filters are
+    // wired (so a kept plan, src/catalog/plans.rs, holds the fused walk).
     let at = rules
         .iter()
-        .position(|r| r.name() == "SanityCheckPlan")
+        .position(|r| r.name() == "FilterPushdown(Post)")
         .unwrap_or(rules.len());
     rules.insert(at, Arc::new(walk::WalkRule));
     let state = SessionStateBuilder::new()
