@@ -111,14 +111,15 @@ impl PlanCache {
             .position(|r| r.name() == FINISH_FROM)
             .unwrap_or(rules.len());
         let finish = Arc::new(rules[split..].to_vec());
+        let prefix = rules[..split].to_vec();
         let mut config = state.config().clone();
         config
             .options_mut()
             .optimizer
             .enable_aggregate_dynamic_filter_pushdown = false;
-        let planning = SessionStateBuilder::new_from_existing(state.clone())
+        let planning = SessionStateBuilder::new_from_existing(state)
             .with_config(config)
-            .with_physical_optimizer_rules(rules[..split].to_vec())
+            .with_physical_optimizer_rules(prefix)
             .build();
         let plan = planning.create_physical_plan(&logical).await?;
         let entry = Entry {
@@ -187,7 +188,6 @@ pub fn cacheable(plan: &LogicalPlan) -> Result<bool> {
                 let volatility = match e {
                     Expr::ScalarFunction(f) => Some(f.func.signature().volatility),
                     Expr::AggregateFunction(f) => Some(f.func.signature().volatility),
-                    Expr::WindowFunction(_) => None,
                     Expr::Placeholder(_) => Some(Volatility::Volatile),
                     _ => None,
                 };
