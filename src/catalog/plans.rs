@@ -23,14 +23,17 @@
 
 use crate::store::ChunkStore;
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::error::Result;
-use datafusion::execution::{SessionStateBuilder, TaskContext};
+use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder, TaskContext};
 use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
 use datafusion::physical_optimizer::optimizer::ConfigOnlyContext;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::execution_plan::reset_plan_states;
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::{execute_stream, ExecutionPlan};
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -52,12 +55,14 @@ struct Entry {
     finish: Arc<Rules>,
     /// The session's config and runtime the plan was made with.
     task: Arc<TaskContext>,
+    /// The result's schema, as the logical plan gives it.
+    schema: SchemaRef,
 }
 
 impl Entry {
     /// Runs a reset copy; the sanity check runs on the first copy only (the others
     /// have the same shape).
-    async fn run(&self, first: bool) -> Result<Vec<RecordBatch>> {
+    fn run(&self, first: bool) -> Result<SendableRecordBatchStream> {
         let mut plan = reset_plan_states(Arc::clone(&self.plan))?;
         let config = ConfigOnlyContext::new(self.task.session_config().options());
         for rule in self.finish.iter() {
@@ -66,8 +71,15 @@ impl Entry {
             }
             plan = rule.optimize_with_context(plan, &config)?;
         }
-        datafusion::physical_plan::collect(plan, Arc::clone(&self.task)).await
+        execute_stream(plan, Arc::clone(&self.task))
     }
+}
+
+/// A statement's result: its schema (as the logical plan gives it, field metadata
+/// included) and its batches.
+pub struct Answer {
+    pub schema: SchemaRef,
+    pub batches: SendableRecordBatchStream,
 }
 
 #[derive(Default)]
@@ -77,7 +89,8 @@ struct Inner {
     plans: HashMap<(String, String), Entry>,
 }
 
-/// One per open store, shared by its `Store::sql` calls.
+/// One per open store (`Store::sql`), and one per ref the wire server serves (its
+/// simple-protocol SELECTs).
 #[derive(Default)]
 pub struct PlanCache {
     inner: Mutex<Inner>,
@@ -92,18 +105,43 @@ impl PlanCache {
         reference: &str,
         sql: &str,
     ) -> Result<Vec<RecordBatch>> {
-        // Read before planning: a publish during planning makes the entry stale, never
-        // a stale plan current.
-        let generation = store.generation();
+        let answer = self
+            .execute(store.generation(), reference, sql, || {
+                super::session_context(Arc::clone(store), reference)
+            })
+            .await?;
+        answer.batches.try_collect().await
+    }
+
+    /// Starts `sql` in the session `ctx` makes (called only when no plan is kept),
+    /// where unqualified names read `reference`. `generation` is the store's publish
+    /// generation, read before this call: a publish during planning makes the new
+    /// entry stale, never a stale plan current.
+    pub async fn execute(
+        &self,
+        generation: u64,
+        reference: &str,
+        sql: &str,
+        ctx: impl FnOnce() -> SessionContext,
+    ) -> Result<Answer> {
         let key = (reference.to_string(), sql.to_string());
         if let Some(entry) = self.get(generation, &key) {
-            return entry.run(false).await;
+            return Ok(Answer {
+                schema: Arc::clone(&entry.schema),
+                batches: entry.run(false)?,
+            });
         }
-        let ctx = super::session_context(Arc::clone(store), reference);
+        let ctx = ctx();
         let state = ctx.state();
         let logical = state.create_logical_plan(sql).await?;
+        let schema: SchemaRef = Arc::new(logical.schema().as_arrow().clone());
         if sql.len() > MAX_SQL_BYTES || !cacheable(&logical)? {
-            return ctx.execute_logical_plan(logical).await?.collect().await;
+            let batches = ctx
+                .execute_logical_plan(logical)
+                .await?
+                .execute_stream()
+                .await?;
+            return Ok(Answer { schema, batches });
         }
         let rules = state.physical_optimizers();
         let split = rules
@@ -126,9 +164,13 @@ impl PlanCache {
             plan,
             finish,
             task: planning.task_ctx(),
+            schema: Arc::clone(&schema),
         };
         self.put(generation, key, entry.clone());
-        entry.run(true).await
+        Ok(Answer {
+            schema,
+            batches: entry.run(true)?,
+        })
     }
 
     fn get(&self, generation: u64, key: &(String, String)) -> Option<Entry> {

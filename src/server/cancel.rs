@@ -6,12 +6,16 @@
 //! stops DataFusion's tasks.
 
 use async_trait::async_trait;
-use futures::StreamExt;
-use pgwire::api::results::Response;
-use pgwire::error::{ErrorInfo, PgWireError};
+use futures::{Stream, StreamExt};
+use pgwire::api::results::{Response, SendableRowStream};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::data::DataRow;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use tokio::sync::watch;
 
 /// A connection as a CancelRequest names it: process id and secret key.
@@ -56,21 +60,56 @@ pub fn guard(resp: Response, mut rx: watch::Receiver<u64>) -> Response {
         return resp;
     };
     rx.mark_unchanged();
+    let mut waiting = rx.clone();
     let rows = std::mem::replace(&mut q.data_rows, Box::pin(futures::stream::empty()));
-    let stream = futures::stream::unfold(Some((rows, rx)), |state| async move {
-        let (mut rows, mut rx) = state?;
-        tokio::select! {
-            biased;
-            changed = rx.changed() => match changed {
-                Ok(()) => Some((Err(cancelled()), None)),
-                // The server is going away; finish the rows.
-                Err(_) => rows.next().await.map(|r| (r, None)),
-            },
-            row = rows.next() => row.map(|r| (r, Some((rows, rx)))),
-        }
+    q.data_rows = Box::pin(Guarded {
+        rows,
+        rx,
+        // Resolves when a cancel request comes (true) or the server goes away (false).
+        cancel: Box::pin(async move { waiting.changed().await.is_ok() }),
+        done: false,
     });
-    q.data_rows = Box::pin(stream);
     Response::Query(q)
+}
+
+/// A row stream that ends with 57014 once its connection is cancelled. While rows are
+/// ready it only reads the signal's version (an atomic load per row); it waits on the
+/// signal only while the rows are pending, so a cancel also stops a query that has
+/// produced nothing yet.
+struct Guarded {
+    rows: SendableRowStream,
+    rx: watch::Receiver<u64>,
+    cancel: Pin<Box<dyn Future<Output = bool> + Send>>,
+    done: bool,
+}
+
+impl Stream for Guarded {
+    type Item = PgWireResult<DataRow>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if self.rx.has_changed().unwrap_or(false) {
+            self.done = true;
+            return Poll::Ready(Some(Err(cancelled())));
+        }
+        match self.rows.poll_next_unpin(cx) {
+            Poll::Ready(row) => Poll::Ready(row),
+            Poll::Pending => match self.cancel.as_mut().poll(cx) {
+                Poll::Ready(true) => {
+                    self.done = true;
+                    Poll::Ready(Some(Err(cancelled())))
+                }
+                // The server is going away: finish the rows.
+                Poll::Ready(false) => {
+                    self.cancel = Box::pin(std::future::pending());
+                    Poll::Pending
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
 }
 
 /// Fires our signal and pgwire's own (which stops a query still being planned).

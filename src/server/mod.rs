@@ -11,8 +11,11 @@ mod hooks;
 pub mod http;
 mod query;
 mod rewrite;
+mod rows;
+mod select;
 mod sqlstate;
 mod startup;
+mod text;
 mod types;
 
 use crate::Store;

@@ -59,7 +59,10 @@ impl Sessions {
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
-            Arc::new(super::types::JsonResultHook),
+            Arc::new(super::select::SelectHook::new(
+                Arc::clone(shared.store.chunk_store()),
+                reference,
+            )),
         ];
         let service = Arc::new(DfSessionService::new_with_hooks(Arc::new(ctx), hooks));
         if map.len() >= MAX_SESSIONS {

@@ -155,6 +155,19 @@ fn psql_over_scram_and_tls() {
         "SELECT log_time, encode(data, 'hex') FROM messages ORDER BY log_time LIMIT 1",
     );
     assert!(row.starts_with("20"), "timestamp first: {row}");
+    // Values in PostgreSQL's own text forms (src/server/text.rs).
+    let forms = s.psql_ok(
+        "reader",
+        "reader-secret",
+        "SELECT CAST(1 AS DOUBLE), CAST(1e20 AS DOUBLE), CAST(0.5 AS REAL), \
+         arrow_cast(33000000, 'Timestamp(Nanosecond, None)'), \
+         arrow_cast(0, 'Timestamp(Nanosecond, None)'), CAST('2024-02-29' AS DATE), \
+         true, CAST('ab' AS BYTEA)",
+    );
+    assert_eq!(
+        forms.trim(),
+        "1|1e+20|0.5|1970-01-01 00:00:00.033|1970-01-01 00:00:00|2024-02-29|t|\\x6162"
+    );
 
     // The database name is the ref.
     let out = s.psql(
@@ -207,6 +220,37 @@ fn errors_carry_sqlstates() {
         "INSERT INTO nope VALUES (1)",
     );
     assert!(!e.contains("42501"), "{e}");
+}
+
+/// Simple queries keep their plans per ref (src/server/select.rs); a write over the
+/// wire is seen by the next run of the same statement, and other refs keep theirs.
+#[test]
+fn kept_plans_see_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, cert, key) = fixture(dir.path());
+    let s = Server::start(&store, &tls_args(&cert, &key));
+    let count = "SELECT count(*) FROM lineage_edges WHERE source_type = 'model'";
+    let at = |db: &str| {
+        let out = s.psql("admin", "admin-secret", db, count);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(at("main"), "0");
+    assert_eq!(at("main"), "0");
+    assert_eq!(at("v1"), "0");
+    s.psql_ok(
+        "admin",
+        "admin-secret",
+        "INSERT INTO lineage_edges (source_type, source_id, target_type, target_id, relation) \
+         VALUES ('model', 'm1', 'experiment', 'e1', 'derived_from')",
+    );
+    assert_eq!(at("main"), "1");
+    assert_eq!(at("main"), "1");
+    assert_eq!(at("v1"), "0", "a tag reads as it was");
 }
 
 #[test]

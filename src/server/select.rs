@@ -1,0 +1,124 @@
+//! Simple-protocol queries (`Statement::Query`), run here rather than by
+//! datafusion-postgres's default path: the last query hook, so `SET`/`SHOW`, cursors
+//! and transactions are answered first.
+//! - Plans are kept: a statement asked again on the same ref while the store has not
+//!   changed reuses its physical plan (`catalog::plans`, the cache `Store::sql` uses;
+//!   one per served ref). Dashboards, BI tools and scripts repeat their statements.
+//! - Rows are encoded by `super::rows`, in PostgreSQL's text forms, and JSON text
+//!   columns are typed `json` (`super::types`).
+//! - `SET statement_timeout` bounds planning, as datafusion-postgres does.
+
+use super::types::json_fields;
+use crate::catalog::plans::PlanCache;
+use crate::store::ChunkStore;
+use async_trait::async_trait;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
+use datafusion_postgres::hooks::HookClient;
+use datafusion_postgres::QueryHook;
+use pgwire::api::portal::Format;
+use pgwire::api::results::Response;
+use pgwire::api::ClientInfo;
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::types::format::FormatOptions;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// datafusion-postgres keeps a client's `SET statement_timeout` here (milliseconds).
+const STATEMENT_TIMEOUT_KEY: &str = "statement_timeout_ms";
+
+fn timed_out() -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        "57014".into(),
+        "canceling statement due to statement timeout".into(),
+    )))
+}
+
+/// Runs one served ref's simple-protocol queries.
+pub struct SelectHook {
+    store: Arc<ChunkStore>,
+    reference: String,
+    plans: PlanCache,
+}
+
+impl SelectHook {
+    pub fn new(store: Arc<ChunkStore>, reference: &str) -> SelectHook {
+        SelectHook {
+            store,
+            reference: reference.to_string(),
+            plans: PlanCache::default(),
+        }
+    }
+
+    async fn run(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> PgWireResult<Response> {
+        let sql = statement.to_string();
+        let timeout = client
+            .metadata()
+            .get(STATEMENT_TIMEOUT_KEY)
+            .and_then(|ms| ms.parse().ok())
+            .map(Duration::from_millis);
+        let generation = self.store.generation();
+        let started = self
+            .plans
+            .execute(generation, &self.reference, &sql, || ctx.clone());
+        let answer = match timeout {
+            Some(t) => tokio::time::timeout(t, started)
+                .await
+                .map_err(|_| timed_out())?,
+            None => started.await,
+        }
+        .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        let fields =
+            arrow_schema_to_pg_fields(&answer.schema, &Format::UnifiedText, Some(options))?;
+        let fields = json_fields(&fields, &answer.schema).unwrap_or(fields);
+        Ok(Response::Query(super::rows::response(
+            Arc::new(fields),
+            answer.batches,
+        )))
+    }
+}
+
+#[async_trait]
+impl QueryHook for SelectHook {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        match statement {
+            Statement::Query(_) => Some(self.run(statement, ctx, client).await),
+            _ => None,
+        }
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        _statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        None
+    }
+
+    async fn handle_extended_query(
+        &self,
+        _statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        _ctx: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        None
+    }
+}
