@@ -6,7 +6,9 @@
 //! statement again (its plan kept, src/catalog/plans.rs), and the statement planned
 //! every time in a new session (`session_context` + `sql`, what `Store::sql` does on a
 //! first run). PostgreSQL through psql's `\timing`, with one connection kept (its plan
-//! and catalog caches warm) and with a new connection per query.
+//! and catalog caches warm) and with a new connection per query. Then both over the
+//! wire: `bagbase serve` and PostgreSQL each driven by one pgbench client (simple
+//! protocol, connection kept; the server keeps the walk's plan, src/server/select.rs).
 //!
 //! cargo bench --bench lineage
 //! LINEAGE_PHASES_ONLY=1 LINEAGE_PHASE_RUNS=3000 cargo bench --bench lineage  # profile planning
@@ -94,7 +96,7 @@ fn main() {
     for (i, (name, q)) in queries().into_iter().enumerate() {
         let mut kept = Vec::new();
         let mut out = String::new();
-        for _ in 0..=RUNS {
+        for _ in 0..RUNS + 2 {
             let t = Instant::now();
             let b = rt.block_on(store.sql(&q, None)).unwrap();
             kept.push(t.elapsed());
@@ -103,7 +105,7 @@ fn main() {
                 .to_string();
         }
         assert_eq!(store.cached_plans(), i + 1, "{name}: plan not kept");
-        kept.remove(0); // the run that planned
+        kept.drain(..2); // the runs that planned (seen once, then kept)
         let k = median(kept);
         let mut planned = Vec::new();
         for _ in 0..RUNS {
@@ -132,6 +134,25 @@ fn main() {
     }
     let ctx = store.session_context();
     phases(&ctx, &rt, &queries()[0].1);
+    drop(ctx);
+    drop(store);
+
+    // Over the wire: one pgbench client per server, simple protocol, connection kept.
+    let secs = common::env_or("LINEAGE_WIRE_SECS", 10);
+    let (mut server, port) = common::server::start(&dir.join("store"));
+    println!(
+        "\n| walk | bagbase serve, pgbench 1 client (ms per query) | PostgreSQL 15, pgbench 1 client (ms) | ratio |"
+    );
+    println!("|---|---|---|---|");
+    for (i, (name, q)) in queries().into_iter().enumerate() {
+        let script = dir.join(format!("walk{i}.sql"));
+        std::fs::write(&script, format!("{q};\n")).unwrap();
+        let b = common::server::pgbench_ms(port, "bagbase", "main", &script, secs);
+        let p = common::server::pgbench_ms(pg.port(), "postgres", "postgres", &script, secs);
+        println!("| {name} | {b:.3} | {p:.3} | {:.2} |", b / p);
+    }
+    let _ = server.kill();
+    let _ = server.wait();
 }
 
 /// Where the single walk's time goes with a kept session (stderr): mean of 200 runs.

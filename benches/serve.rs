@@ -17,9 +17,9 @@ use bagbase::Store;
 use common::pg::Pg;
 use common::rss::RssSampler;
 use common::steps::{pg_rows, BASE_ACTION, COLUMNS, STEPS};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CLIENTS: &str = "32";
@@ -147,27 +147,6 @@ fn stream(t: &Target, sql: &str) -> (Duration, u64, i64, Option<u64>) {
     (times[1], rows, psql_rss, server)
 }
 
-fn start_server(store: &Path) -> (Child, u16) {
-    let mut child = Command::new(common::bagbase_bin())
-        .arg("--store")
-        .arg(store)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    (child, port)
-}
-
 fn add_user(store: &Path) {
     let mut c = Command::new(common::bagbase_bin())
         .arg("--store")
@@ -225,7 +204,7 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let (mut server, port) = start_server(&store_dir);
+    let (mut server, port) = common::server::start(&store_dir);
     let targets = [
         Target {
             name: "bagbase",

@@ -101,13 +101,17 @@ impl sqllogictest::AsyncDB for Db {
             .map_err(|e| SltError(e.to_string()))?;
         let batches = df.collect().await.map_err(|e| SltError(e.to_string()))?;
         if reuse {
-            // Every query a plan may be kept for also runs twice through `Store::sql`:
-            // planned once, then the kept plan run again; all three answers agree.
+            // Every query a plan may be kept for also runs three times through
+            // `Store::sql`: planned (seen once), planned to be kept, then the kept plan
+            // run again; all four answers agree.
             let err = |e: bagbase::Error| SltError(e.to_string());
+            let first = store.sql(sql, None).await.map_err(err)?;
+            assert_eq!(store.cached_plans(), 0, "kept at first sight: {sql}");
             let planned = store.sql(sql, None).await.map_err(err)?;
             assert_eq!(store.cached_plans(), 1, "plan not kept: {sql}");
             let reused = store.sql(sql, None).await.map_err(err)?;
             let expected = sorted(rows(&batches)?);
+            assert_eq!(sorted(rows(&first)?), expected, "first run: {sql}");
             assert_eq!(
                 sorted(rows(&planned)?),
                 expected,

@@ -8,6 +8,7 @@ pub mod bagwriter;
 pub mod pg;
 pub mod robot;
 pub mod rss;
+pub mod server;
 pub mod steps;
 
 use std::io::Write;

@@ -3,6 +3,9 @@
 //! costs DataFusion 1–2 ms, more than a small query's execution; the same statement
 //! asked again (a dashboard, a lineage walk, a loop in a script) reuses its plan.
 //!
+//! A plan is kept from the second time a statement comes (same ref, same text) at
+//! the same store generation; the first time it is planned as usual.
+//!
 //! A plan is bound to what it read while planning: the ref's version, table nodes,
 //! user-table rows, system-table contents. So an entry is valid only while the store's
 //! publish generation (`ChunkStore::generation`) is the one it was planned at; any
@@ -34,11 +37,15 @@ use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
-use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 /// Plans kept at once; past this the cache starts over.
 const MAX_PLANS: usize = 64;
+/// Statements remembered as seen once; past this the memory starts over.
+const MAX_SEEN: usize = 4096;
 /// Longer statements are planned every time (the key holds the text).
 const MAX_SQL_BYTES: usize = 16 << 10;
 
@@ -87,6 +94,19 @@ struct Inner {
     generation: u64,
     /// (ref, SQL) → plan.
     plans: HashMap<(String, String), Entry>,
+    /// Hashes of the (ref, SQL) keys seen once at this generation: a plan is kept from
+    /// a statement's second run on, so one-off statements (a point lookup with its
+    /// own literals) neither pay for keeping nor push out the plans of repeated ones.
+    seen: HashSet<u64>,
+}
+
+/// What the cache has for a statement.
+enum Lookup {
+    Kept(Entry),
+    /// Not seen before at this generation: planned as usual, not kept.
+    First,
+    /// Seen once: planned to be kept.
+    Again,
 }
 
 /// One per open store (`Store::sql`), and one per ref the wire server serves (its
@@ -125,7 +145,8 @@ impl PlanCache {
         ctx: impl FnOnce() -> SessionContext,
     ) -> Result<Answer> {
         let key = (reference.to_string(), sql.to_string());
-        if let Some(entry) = self.get(generation, &key) {
+        let lookup = self.get(generation, &key);
+        if let Lookup::Kept(entry) = lookup {
             return Ok(Answer {
                 schema: Arc::clone(&entry.schema),
                 batches: entry.run(false)?,
@@ -135,7 +156,7 @@ impl PlanCache {
         let state = ctx.state();
         let logical = state.create_logical_plan(sql).await?;
         let schema: SchemaRef = Arc::new(logical.schema().as_arrow().clone());
-        if sql.len() > MAX_SQL_BYTES || !cacheable(&logical)? {
+        if matches!(lookup, Lookup::First) || sql.len() > MAX_SQL_BYTES || !cacheable(&logical)? {
             let batches = ctx
                 .execute_logical_plan(logical)
                 .await?
@@ -173,14 +194,26 @@ impl PlanCache {
         })
     }
 
-    fn get(&self, generation: u64, key: &(String, String)) -> Option<Entry> {
+    fn get(&self, generation: u64, key: &(String, String)) -> Lookup {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if g.generation != generation {
             g.plans.clear();
+            g.seen.clear();
             g.generation = generation;
-            return None;
         }
-        g.plans.get(key).cloned()
+        if let Some(entry) = g.plans.get(key) {
+            return Lookup::Kept(entry.clone());
+        }
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        if g.seen.len() >= MAX_SEEN {
+            g.seen.clear();
+        }
+        if g.seen.insert(h.finish()) {
+            Lookup::First
+        } else {
+            Lookup::Again
+        }
     }
 
     fn put(&self, generation: u64, key: (String, String), entry: Entry) {

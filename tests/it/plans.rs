@@ -41,6 +41,8 @@ fn kept_plans_rerun_and_see_every_change() {
 
     let sql = |q: &str, r: Option<&str>| ints(&rt.block_on(store.sql(q, r)).unwrap());
     assert_eq!(sql(WALK, None), vec![0, 1]);
+    assert_eq!(store.cached_plans(), 0, "a statement seen once is not kept");
+    assert_eq!(sql(WALK, None), vec![0, 1]);
     assert_eq!(store.cached_plans(), 1);
     assert_eq!(sql(WALK, None), vec![0, 1], "the kept plan, run again");
     assert_eq!(store.cached_plans(), 1);
