@@ -126,7 +126,7 @@ impl PlanCache {
         sql: &str,
     ) -> Result<Vec<RecordBatch>> {
         let answer = self
-            .execute(store.generation(), reference, sql, || {
+            .execute(store.generation(), reference, sql, sql, || {
                 super::session_context(Arc::clone(store), reference)
             })
             .await?;
@@ -134,17 +134,19 @@ impl PlanCache {
     }
 
     /// Starts `sql` in the session `ctx` makes (called only when no plan is kept),
-    /// where unqualified names read `reference`. `generation` is the store's publish
-    /// generation, read before this call: a publish during planning makes the new
-    /// entry stale, never a stale plan current.
+    /// where unqualified names read `reference`; the plan is kept under `key` (the
+    /// statement's text as the caller will look it up again). `generation` is the
+    /// store's publish generation, read before this call: a publish during planning
+    /// makes the new entry stale, never a stale plan current.
     pub async fn execute(
         &self,
         generation: u64,
         reference: &str,
+        key: &str,
         sql: &str,
         ctx: impl FnOnce() -> SessionContext,
     ) -> Result<Answer> {
-        let key = (reference.to_string(), sql.to_string());
+        let key = (reference.to_string(), key.to_string());
         let lookup = self.get(generation, &key);
         if let Lookup::Kept(entry) = lookup {
             return Ok(Answer {
@@ -192,6 +194,24 @@ impl PlanCache {
             schema,
             batches: entry.run(true)?,
         })
+    }
+
+    /// Runs the plan kept under `key` for `reference` at `generation`, if there is one
+    /// (a lookup only: the statement does not count as seen).
+    pub fn kept(&self, generation: u64, reference: &str, key: &str) -> Option<Result<Answer>> {
+        let entry = {
+            let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            if g.generation != generation {
+                return None;
+            }
+            g.plans
+                .get(&(reference.to_string(), key.to_string()))?
+                .clone()
+        };
+        Some(entry.run(false).map(|batches| Answer {
+            schema: Arc::clone(&entry.schema),
+            batches,
+        }))
     }
 
     fn get(&self, generation: u64, key: &(String, String)) -> Lookup {

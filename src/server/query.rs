@@ -26,6 +26,7 @@ use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::PgWireBackendMessage;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,11 +36,19 @@ const MAX_SESSIONS: usize = 64;
 
 type Stmt = (String, Option<(Statement, LogicalPlan)>);
 
+/// One ref's session: datafusion-postgres's service over its DataFusion context, and
+/// the hook that runs its SELECTs (and keeps their plans).
+pub struct Session {
+    service: DfSessionService,
+    ctx: Arc<SessionContext>,
+    select: Arc<super::select::SelectHook>,
+}
+
 #[derive(Default)]
-pub struct Sessions(Mutex<HashMap<String, Arc<DfSessionService>>>);
+pub struct Sessions(Mutex<HashMap<String, Arc<Session>>>);
 
 impl Sessions {
-    fn get(&self, shared: &Shared, reference: &str) -> PgWireResult<Arc<DfSessionService>> {
+    fn get(&self, shared: &Shared, reference: &str) -> PgWireResult<Arc<Session>> {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = map.get(reference) {
             return Ok(Arc::clone(s));
@@ -54,22 +63,28 @@ impl Sessions {
         ctx.register_udf(version_udf());
         ctx.register_udf(to_regtype_udf());
         ctx.add_analyzer_rule(Arc::new(super::types::WidenTinyInts));
+        let select = Arc::new(super::select::SelectHook::new(
+            Arc::clone(shared.store.chunk_store()),
+            reference,
+        ));
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(super::hooks::SavepointHook),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
-            Arc::new(super::select::SelectHook::new(
-                Arc::clone(shared.store.chunk_store()),
-                reference,
-            )),
+            Arc::clone(&select) as Arc<dyn QueryHook>,
         ];
-        let service = Arc::new(DfSessionService::new_with_hooks(Arc::new(ctx), hooks));
+        let ctx = Arc::new(ctx);
+        let session = Arc::new(Session {
+            service: DfSessionService::new_with_hooks(Arc::clone(&ctx), hooks),
+            ctx,
+            select,
+        });
         if map.len() >= MAX_SESSIONS {
             map.clear();
         }
-        map.insert(reference.to_string(), Arc::clone(&service));
-        Ok(service)
+        map.insert(reference.to_string(), Arc::clone(&session));
+        Ok(session)
     }
 }
 
@@ -130,10 +145,7 @@ impl QueryService {
     }
 }
 
-fn session_of<C: ClientInfo + ?Sized>(
-    shared: &Shared,
-    client: &C,
-) -> PgWireResult<Arc<DfSessionService>> {
+fn session_of<C: ClientInfo + ?Sized>(shared: &Shared, client: &C) -> PgWireResult<Arc<Session>> {
     let r = client
         .metadata()
         .get(META_REF)
@@ -223,23 +235,42 @@ impl SimpleQueryHandler for QueryService {
         C::Error: std::fmt::Debug,
         PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
     {
+        let session = session_of(&self.shared, client)?;
+        let watch = self.shared.cancels.subscribe(cancel_key(client));
+        let guard = |r| super::cancel::guard(r, watch.clone());
+        // In a failed transaction block datafusion-postgres's transaction hook refuses
+        // every query: only outside one may a SELECT skip its path.
+        let direct = client.transaction_status() != TransactionStatus::Error;
+        if direct {
+            if let Some(kept) = session.select.kept(query, &*client) {
+                return Ok(vec![guard(
+                    kept.map_err(|e| sqlstate::map(e, Some(query)))?,
+                )]);
+            }
+        }
+        let raw = query;
         let rewritten = super::rewrite::rewrite(query);
         let query = rewritten.as_deref().unwrap_or(query);
         let role = role_of(client);
-        if let Ok(stmts) = self.statements.parse(query) {
-            for s in &stmts {
-                check_role(role, s)?;
+        let stmts = self.statements.parse(query).ok();
+        for s in stmts.iter().flatten() {
+            check_role(role, s)?;
+        }
+        // One SELECT: run here, its plan kept under the text as it came.
+        if let Some([stmt @ Statement::Query(_)]) = stmts.as_deref() {
+            if direct {
+                let resp = session
+                    .select
+                    .run(stmt, raw, &session.ctx, &*client)
+                    .await
+                    .map_err(|e| sqlstate::map(e, Some(query)))?;
+                return Ok(vec![guard(resp)]);
             }
         }
-        let service = session_of(&self.shared, client)?;
-        let watch = self.shared.cancels.subscribe(cancel_key(client));
-        let out = SimpleQueryHandler::do_query(service.as_ref(), client, query)
+        let out = SimpleQueryHandler::do_query(&session.service, client, query)
             .await
             .map_err(|e| sqlstate::map(e, Some(query)))?;
-        Ok(out
-            .into_iter()
-            .map(|r| super::cancel::guard(r, watch.clone()))
-            .collect())
+        Ok(out.into_iter().map(guard).collect())
     }
 }
 
@@ -269,10 +300,10 @@ impl ExtendedQueryHandler for QueryService {
         C::Error: std::fmt::Debug,
         PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
     {
-        let service = session_of(&self.shared, client)?;
+        let session = session_of(&self.shared, client)?;
         let query = portal.statement.statement.0.clone();
         let watch = self.shared.cancels.subscribe(cancel_key(client));
-        let mut out = ExtendedQueryHandler::do_query(service.as_ref(), client, portal, max_rows)
+        let mut out = ExtendedQueryHandler::do_query(&session.service, client, portal, max_rows)
             .await
             .map_err(|e| sqlstate::map(e, Some(&query)))?;
         if let Some((_, plan)) = &portal.statement.statement.1 {
@@ -302,10 +333,11 @@ impl QueryParser for RoutingParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let service = session_of(&self.shared, client)?;
+        let session = session_of(&self.shared, client)?;
         let rewritten = super::rewrite::rewrite(sql);
         let sql = rewritten.as_deref().unwrap_or(sql);
-        let parsed = service
+        let parsed = session
+            .service
             .query_parser()
             .parse_sql(client, sql, types)
             .await

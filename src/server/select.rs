@@ -4,12 +4,14 @@
 //! - Plans are kept: a statement asked again on the same ref while the store has not
 //!   changed reuses its physical plan (`catalog::plans`, the cache `Store::sql` uses;
 //!   one per served ref). Dashboards, BI tools and scripts repeat their statements.
+//!   A query text that is one SELECT is kept under that text, and `super::query`
+//!   looks it up before parsing it at all ([`SelectHook::kept`]).
 //! - Rows are encoded by `super::rows`, in PostgreSQL's text forms, and JSON text
 //!   columns are typed `json` (`super::types`).
 //! - `SET statement_timeout` bounds planning, as datafusion-postgres does.
 
 use super::types::json_fields;
-use crate::catalog::plans::PlanCache;
+use crate::catalog::plans::{Answer, PlanCache};
 use crate::store::ChunkStore;
 use async_trait::async_trait;
 use datafusion::common::ParamValues;
@@ -54,11 +56,29 @@ impl SelectHook {
         }
     }
 
-    async fn run(
+    /// The response of the plan kept for the query text `sql`, if there is one: no
+    /// parsing, no planning. Kept plans are read-only, so every role may run them.
+    pub fn kept(
+        &self,
+        sql: &str,
+        client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<Response>> {
+        let generation = self.store.generation();
+        let answer = self.plans.kept(generation, &self.reference, sql)?;
+        Some(
+            answer
+                .map_err(|e| PgWireError::ApiError(Box::new(e)))
+                .and_then(|a| respond(a, client)),
+        )
+    }
+
+    /// Runs `statement`, keeping its plan under `key` (the text it will come as).
+    pub async fn run(
         &self,
         statement: &Statement,
+        key: &str,
         ctx: &SessionContext,
-        client: &mut dyn HookClient,
+        client: &(dyn ClientInfo + Send + Sync),
     ) -> PgWireResult<Response> {
         let sql = statement.to_string();
         let timeout = client
@@ -69,7 +89,7 @@ impl SelectHook {
         let generation = self.store.generation();
         let started = self
             .plans
-            .execute(generation, &self.reference, &sql, || ctx.clone());
+            .execute(generation, &self.reference, key, &sql, || ctx.clone());
         let answer = match timeout {
             Some(t) => tokio::time::timeout(t, started)
                 .await
@@ -77,15 +97,19 @@ impl SelectHook {
             None => started.await,
         }
         .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
-        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-        let fields =
-            arrow_schema_to_pg_fields(&answer.schema, &Format::UnifiedText, Some(options))?;
-        let fields = json_fields(&fields, &answer.schema).unwrap_or(fields);
-        Ok(Response::Query(super::rows::response(
-            Arc::new(fields),
-            answer.batches,
-        )))
+        respond(answer, client)
     }
+}
+
+/// The rows of `answer`, described for `client` (its date style, float digits…).
+fn respond(answer: Answer, client: &(dyn ClientInfo + Send + Sync)) -> PgWireResult<Response> {
+    let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+    let fields = arrow_schema_to_pg_fields(&answer.schema, &Format::UnifiedText, Some(options))?;
+    let fields = json_fields(&fields, &answer.schema).unwrap_or(fields);
+    Ok(Response::Query(super::rows::response(
+        Arc::new(fields),
+        answer.batches,
+    )))
 }
 
 #[async_trait]
@@ -97,7 +121,10 @@ impl QueryHook for SelectHook {
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
         match statement {
-            Statement::Query(_) => Some(self.run(statement, ctx, client).await),
+            Statement::Query(_) => {
+                let key = statement.to_string();
+                Some(self.run(statement, &key, ctx, &*client).await)
+            }
             _ => None,
         }
     }
