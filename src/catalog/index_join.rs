@@ -210,6 +210,7 @@ impl IndexLookupJoinExec {
             projection,
             schema,
             chosen: OnceLock::new(),
+            folded: OnceLock::new(),
         };
         Ok(IndexLookupJoinExec::with_lookup(
             Arc::new(lookup),
@@ -249,6 +250,20 @@ pub struct Lookup {
     schema: SchemaRef,
     /// Which of `keys` is looked up, chosen on first use.
     chosen: OnceLock<usize>,
+    /// `ops` folded over the whole table, made on first use (`None`: run them per
+    /// probe batch).
+    folded: OnceLock<Option<Folded>>,
+}
+
+/// The build ops applied once to every table row instead of to each probe batch's
+/// matches (a walk probes once per iteration): which rows pass every filter, and which
+/// table columns the projections leave, in order. Filters see only build columns, so
+/// the result is the same; volatile filters are not folded.
+#[derive(Debug)]
+struct Folded {
+    /// Row passes every filter (NULL fails); `None` when there is no filter.
+    pass: Option<Vec<bool>>,
+    columns: Vec<usize>,
 }
 
 impl Lookup {
@@ -260,6 +275,37 @@ impl Lookup {
                 .max_by_key(|&i| distinct(&self.keys[i]))
                 .unwrap_or(0)
         })
+    }
+
+    fn folded(&self) -> Option<&Folded> {
+        self.folded
+            .get_or_init(|| {
+                let mut batch = self.rows.batch.clone();
+                let mut columns: Vec<usize> = (0..batch.num_columns()).collect();
+                let mut pass: Option<Vec<bool>> = None;
+                for op in &self.ops {
+                    match op {
+                        BuildOp::Project(cols) => {
+                            columns = cols.iter().map(|&c| columns[c]).collect();
+                            batch = batch.project(cols).ok()?;
+                        }
+                        BuildOp::Filter(pred) => {
+                            if volatile(pred) {
+                                return None;
+                            }
+                            let mask = pred.evaluate(&batch).ok()?;
+                            let mask = mask.into_array(batch.num_rows()).ok()?;
+                            let mask = mask.as_boolean_opt()?;
+                            let p = pass.get_or_insert_with(|| vec![true; batch.num_rows()]);
+                            for (i, keep) in p.iter_mut().enumerate() {
+                                *keep &= mask.is_valid(i) && mask.value(i);
+                            }
+                        }
+                    }
+                }
+                Some(Folded { pass, columns })
+            })
+            .as_ref()
     }
 
     /// `table ON (key = probe expr, ...)`, for EXPLAIN.
@@ -294,27 +340,40 @@ impl Lookup {
         let values = cast(&values, &DataType::Utf8)?;
         let values = values.as_string::<i32>();
         let index = self.rows.index(column);
+        let folded = self.folded();
+        let pass = folded.and_then(|f| f.pass.as_deref());
         let (mut built, mut probed) = (Vec::new(), Vec::new());
         for i in 0..n {
             if !values.is_valid(i) {
                 continue;
             }
             if let Some(found) = index.get(values.value(i)) {
-                built.extend_from_slice(found);
-                probed.extend(std::iter::repeat_n(i as u32, found.len()));
-            }
-        }
-        let mut probed = UInt32Array::from(probed);
-        let mut build = take_record_batch(&self.rows.batch, &UInt32Array::from(built))?;
-        for op in &self.ops {
-            match op {
-                BuildOp::Project(cols) => build = build.project(cols)?,
-                BuildOp::Filter(pred) => {
-                    let mask = pred.evaluate(&build)?.into_array(build.num_rows())?;
-                    (build, probed) = keep(&build, &probed, &mask)?;
+                for &row in found {
+                    if pass.is_none_or(|p| p.get(row as usize).copied().unwrap_or(false)) {
+                        built.push(row);
+                        probed.push(i as u32);
+                    }
                 }
             }
         }
+        let mut probed = UInt32Array::from(probed);
+        let built = UInt32Array::from(built);
+        let mut build = match folded {
+            Some(f) => take_record_batch(&self.rows.batch.project(&f.columns)?, &built)?,
+            None => {
+                let mut build = take_record_batch(&self.rows.batch, &built)?;
+                for op in &self.ops {
+                    match op {
+                        BuildOp::Project(cols) => build = build.project(cols)?,
+                        BuildOp::Filter(pred) => {
+                            let mask = pred.evaluate(&build)?.into_array(build.num_rows())?;
+                            (build, probed) = keep(&build, &probed, &mask)?;
+                        }
+                    }
+                }
+                build
+            }
+        };
         for (i, k) in self.keys.iter().enumerate() {
             if i == chosen {
                 continue;
@@ -339,6 +398,17 @@ impl Lookup {
             &options,
         )?)
     }
+}
+
+/// Whether `expr` calls a function that is not immutable (`random()`, `now()`).
+fn volatile(expr: &Arc<dyn PhysicalExpr>) -> bool {
+    use datafusion::logical_expr::Volatility;
+    use datafusion::physical_expr::ScalarFunctionExpr;
+    expr.exists(|e| {
+        Ok(e.downcast_ref::<ScalarFunctionExpr>()
+            .is_some_and(|f| f.fun().signature().volatility != Volatility::Immutable))
+    })
+    .unwrap_or(true)
 }
 
 /// The build rows and their probe row numbers where `mask` is true (NULL is false).
