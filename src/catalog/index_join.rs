@@ -337,7 +337,10 @@ impl Lookup {
             DataFusionError::Internal("index lookup join without an indexed key".into())
         })?;
         let values = key.probe.evaluate(probe)?.into_array(n)?;
-        let values = cast(&values, &DataType::Utf8)?;
+        let values = match values.data_type() {
+            DataType::Utf8 => values,
+            _ => cast(&values, &DataType::Utf8)?,
+        };
         let values = values.as_string::<i32>();
         let index = self.rows.index(column);
         let folded = self.folded();
