@@ -56,18 +56,23 @@ impl Text {
 
 /// `float8out`: `digits` is the exponent from which (and below 1e-4) the exponent form
 /// is used — 15 for `float8`, 6 for `float4` (`DBL_DIG`, `FLT_DIG`).
-fn float(out: &mut Text, nan: bool, inf: bool, zero: bool, neg: bool, shortest: &str, dig: i32) {
-    if nan {
-        return out.extend(b"NaN");
+/// `shortest` is ryu's form of |v| (unused when `v` is not finite).
+fn float(v: f64, shortest: &str, dig: i32) -> Text {
+    let mut out = Text::default();
+    if v.is_nan() {
+        out.extend(b"NaN");
+        return out;
     }
-    if neg {
+    if v.is_sign_negative() {
         out.push(b'-');
     }
-    if inf {
-        return out.extend(b"Infinity");
+    if v.is_infinite() {
+        out.extend(b"Infinity");
+        return out;
     }
-    if zero {
-        return out.push(b'0');
+    if v == 0.0 {
+        out.push(b'0');
+        return out;
     }
     // `shortest` is ryu's form of |v| ("1.0", "0.0001", "1.5e-7", "1e20"): collect its
     // significant digits and the decimal exponent of the first one.
@@ -100,7 +105,8 @@ fn float(out: &mut Text, nan: bool, inf: bool, zero: bool, neg: bool, shortest: 
         digits = rest;
     }
     if digits.is_empty() {
-        return out.push(b'0');
+        out.push(b'0');
+        return out;
     }
     let e10 = int_len as i32 - 1 - lead as i32 + exp;
     if !(-4..dig).contains(&e10) {
@@ -131,48 +137,16 @@ fn float(out: &mut Text, nan: bool, inf: bool, zero: bool, neg: bool, shortest: 
         }
         out.extend(digits);
     }
+    out
 }
 
 pub fn float8(v: f64) -> Text {
-    let mut out = Text::default();
-    let mut ryu = ryu::Buffer::new();
-    let shortest = if v.is_finite() {
-        ryu.format_finite(v.abs())
-    } else {
-        ""
-    };
-    let neg = v.is_sign_negative() && !v.is_nan();
-    float(
-        &mut out,
-        v.is_nan(),
-        v.is_infinite(),
-        v == 0.0,
-        neg,
-        shortest,
-        15,
-    );
-    out
+    float(v, ryu::Buffer::new().format_finite(v.abs()), 15)
 }
 
+/// (The flags of an `f32` are those of the same `f64`; its digits are its own.)
 pub fn float4(v: f32) -> Text {
-    let mut out = Text::default();
-    let mut ryu = ryu::Buffer::new();
-    let shortest = if v.is_finite() {
-        ryu.format_finite(v.abs())
-    } else {
-        ""
-    };
-    let neg = v.is_sign_negative() && !v.is_nan();
-    float(
-        &mut out,
-        v.is_nan(),
-        v.is_infinite(),
-        v == 0.0,
-        neg,
-        shortest,
-        6,
-    );
-    out
+    float(f64::from(v), ryu::Buffer::new().format_finite(v.abs()), 6)
 }
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
