@@ -261,7 +261,7 @@ impl SimpleQueryHandler for QueryService {
             if direct {
                 let resp = session
                     .select
-                    .run(stmt, raw, &session.ctx, &*client)
+                    .run(stmt, raw, &session.ctx, &*client, &Format::UnifiedText)
                     .await
                     .map_err(|e| sqlstate::map(e, Some(query)))?;
                 return Ok(vec![guard(resp)]);
@@ -303,6 +303,28 @@ impl ExtendedQueryHandler for QueryService {
         let session = session_of(&self.shared, client)?;
         let query = portal.statement.statement.0.clone();
         let watch = self.shared.cancels.subscribe(cancel_key(client));
+        // A prepared SELECT without parameters (JDBC, psycopg 3 and node-postgres
+        // prepare plain statements too) runs like a simple one: plan kept, rows
+        // encoded by `rows`, in the portal's formats.
+        if let Some((stmt @ Statement::Query(_), _)) = &portal.statement.statement.1 {
+            if portal.parameters.is_empty()
+                && portal.statement.parameter_types.is_empty()
+                && client.transaction_status() != TransactionStatus::Error
+            {
+                let resp = session
+                    .select
+                    .run(
+                        stmt,
+                        &query,
+                        &session.ctx,
+                        &*client,
+                        &portal.result_column_format,
+                    )
+                    .await
+                    .map_err(|e| sqlstate::map(e, Some(&query)))?;
+                return Ok(super::cancel::guard(resp, watch));
+            }
+        }
         let mut out = ExtendedQueryHandler::do_query(&session.service, client, portal, max_rows)
             .await
             .map_err(|e| sqlstate::map(e, Some(&query)))?;

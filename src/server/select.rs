@@ -68,17 +68,19 @@ impl SelectHook {
         Some(
             answer
                 .map_err(|e| PgWireError::ApiError(Box::new(e)))
-                .and_then(|a| respond(a, client)),
+                .and_then(|a| respond(a, client, &Format::UnifiedText)),
         )
     }
 
-    /// Runs `statement`, keeping its plan under `key` (the text it will come as).
+    /// Runs `statement`, keeping its plan under `key` (the text it will come as), its
+    /// columns sent in `format` (text for simple queries, the portal's for prepared).
     pub async fn run(
         &self,
         statement: &Statement,
         key: &str,
         ctx: &SessionContext,
         client: &(dyn ClientInfo + Send + Sync),
+        format: &Format,
     ) -> PgWireResult<Response> {
         let sql = statement.to_string();
         let timeout = client
@@ -97,14 +99,18 @@ impl SelectHook {
             None => started.await,
         }
         .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
-        respond(answer, client)
+        respond(answer, client, format)
     }
 }
 
 /// The rows of `answer`, described for `client` (its date style, float digits…).
-fn respond(answer: Answer, client: &(dyn ClientInfo + Send + Sync)) -> PgWireResult<Response> {
+fn respond(
+    answer: Answer,
+    client: &(dyn ClientInfo + Send + Sync),
+    format: &Format,
+) -> PgWireResult<Response> {
     let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-    let fields = arrow_schema_to_pg_fields(&answer.schema, &Format::UnifiedText, Some(options))?;
+    let fields = arrow_schema_to_pg_fields(&answer.schema, format, Some(options))?;
     let fields = json_fields(&fields, &answer.schema).unwrap_or(fields);
     Ok(Response::Query(super::rows::response(
         Arc::new(fields),
@@ -123,7 +129,10 @@ impl QueryHook for SelectHook {
         match statement {
             Statement::Query(_) => {
                 let key = statement.to_string();
-                Some(self.run(statement, &key, ctx, &*client).await)
+                Some(
+                    self.run(statement, &key, ctx, &*client, &Format::UnifiedText)
+                        .await,
+                )
             }
             _ => None,
         }
