@@ -138,6 +138,7 @@ impl QueryService {
             parser: Arc::new(RoutingParser {
                 shared: Arc::clone(&shared),
                 template,
+                parsed: Mutex::default(),
             }),
             shared,
             statements: PostgresCompatibilityParser::new(),
@@ -340,7 +341,17 @@ pub struct RoutingParser {
     shared: Arc<Shared>,
     /// Describing a parsed statement needs only its plan: any session's parser does.
     template: Arc<Parser>,
+    /// SELECTs parsed and planned (logically) before, by (ref, SQL, parameter types),
+    /// with the store generation they were planned at: drivers that send Parse for
+    /// every execution (pgbench -M extended, unnamed statements) skip the planning.
+    parsed: Mutex<HashMap<ParsedKey, (u64, Stmt)>>,
 }
+
+/// (ref, SQL, the parameter types the client gave).
+type ParsedKey = (String, String, String);
+
+/// Parsed statements kept at once; past this the map starts over.
+const MAX_PARSED: usize = 256;
 
 #[async_trait]
 impl QueryParser for RoutingParser {
@@ -356,6 +367,28 @@ impl QueryParser for RoutingParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let session = session_of(&self.shared, client)?;
+        let generation = self.shared.store.chunk_store().generation();
+        let key = (
+            client
+                .metadata()
+                .get(META_REF)
+                .cloned()
+                .unwrap_or_else(|| crate::version::DEFAULT_BRANCH.into()),
+            sql.to_string(),
+            format!("{types:?}"),
+        );
+        let known = {
+            let map = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+            map.get(&key)
+                .filter(|(g, _)| *g == generation)
+                .map(|(_, stmt)| stmt.clone())
+        };
+        if let Some(stmt) = known {
+            if let Some((stmt, _)) = &stmt.1 {
+                check_role(role_of(client), stmt)?;
+            }
+            return Ok(Some(stmt));
+        }
         let rewritten = super::rewrite::rewrite(sql);
         let sql = rewritten.as_deref().unwrap_or(sql);
         let parsed = session
@@ -366,6 +399,13 @@ impl QueryParser for RoutingParser {
             .map_err(|e| sqlstate::map(e, Some(sql)))?;
         if let Some((_, Some((stmt, _)))) = &parsed {
             check_role(role_of(client), stmt)?;
+        }
+        if let Some(p @ (_, Some((Statement::Query(_), _)))) = &parsed {
+            let mut map = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+            if map.len() >= MAX_PARSED {
+                map.clear();
+            }
+            map.insert(key, (generation, p.clone()));
         }
         Ok(parsed)
     }
