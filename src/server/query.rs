@@ -146,13 +146,17 @@ impl QueryService {
     }
 }
 
-fn session_of<C: ClientInfo + ?Sized>(shared: &Shared, client: &C) -> PgWireResult<Arc<Session>> {
-    let r = client
+/// The ref the client's database name selected.
+fn ref_of<C: ClientInfo + ?Sized>(client: &C) -> String {
+    client
         .metadata()
         .get(META_REF)
         .cloned()
-        .unwrap_or_else(|| crate::version::DEFAULT_BRANCH.into());
-    shared.sessions.get(shared, &r)
+        .unwrap_or_else(|| crate::version::DEFAULT_BRANCH.into())
+}
+
+fn session_of<C: ClientInfo + ?Sized>(shared: &Shared, client: &C) -> PgWireResult<Arc<Session>> {
+    shared.sessions.get(shared, &ref_of(client))
 }
 
 /// The key a CancelRequest names this connection by.
@@ -366,17 +370,8 @@ impl QueryParser for RoutingParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let session = session_of(&self.shared, client)?;
         let generation = self.shared.store.chunk_store().generation();
-        let key = (
-            client
-                .metadata()
-                .get(META_REF)
-                .cloned()
-                .unwrap_or_else(|| crate::version::DEFAULT_BRANCH.into()),
-            sql.to_string(),
-            format!("{types:?}"),
-        );
+        let key = (ref_of(client), sql.to_string(), format!("{types:?}"));
         let known = {
             let map = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
             map.get(&key)
@@ -389,6 +384,7 @@ impl QueryParser for RoutingParser {
             }
             return Ok(Some(stmt));
         }
+        let session = session_of(&self.shared, client)?;
         let rewritten = super::rewrite::rewrite(sql);
         let sql = rewritten.as_deref().unwrap_or(sql);
         let parsed = session

@@ -1,6 +1,7 @@
-//! Simple-protocol queries (`Statement::Query`), run here rather than by
-//! datafusion-postgres's default path: the last query hook, so `SET`/`SHOW`, cursors
-//! and transactions are answered first.
+//! SELECTs (`Statement::Query`) of the simple protocol, and prepared ones without
+//! parameters, run here rather than by datafusion-postgres's default path: this is
+//! the last query hook, so `SET`/`SHOW`, cursors and transactions are answered first,
+//! and `super::query` calls it directly for a query text that is one SELECT.
 //! - Plans are kept: a statement asked again on the same ref while the store has not
 //!   changed reuses its physical plan (`catalog::plans`, the cache `Store::sql` uses;
 //!   one per served ref). Dashboards, BI tools and scripts repeat their statements.
@@ -40,7 +41,7 @@ fn timed_out() -> PgWireError {
     )))
 }
 
-/// Runs one served ref's simple-protocol queries.
+/// Runs one served ref's SELECTs.
 pub struct SelectHook {
     store: Arc<ChunkStore>,
     reference: String,
