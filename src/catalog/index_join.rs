@@ -256,14 +256,15 @@ pub struct Lookup {
 }
 
 /// The build ops applied once to every table row instead of to each probe batch's
-/// matches (a walk probes once per iteration): which rows pass every filter, and which
-/// table columns the projections leave, in order. Filters see only build columns, so
+/// matches (a walk probes once per iteration): which rows pass every filter, and the
+/// table with the columns the projections leave, in order. Filters see only build columns, so
 /// the result is the same; volatile filters are not folded.
 #[derive(Debug)]
 struct Folded {
     /// Row passes every filter (NULL fails); `None` when there is no filter.
     pass: Option<Vec<bool>>,
-    columns: Vec<usize>,
+    /// The table's rows, projected (column `Arc`s shared with the table).
+    batch: RecordBatch,
 }
 
 impl Lookup {
@@ -281,14 +282,10 @@ impl Lookup {
         self.folded
             .get_or_init(|| {
                 let mut batch = self.rows.batch.clone();
-                let mut columns: Vec<usize> = (0..batch.num_columns()).collect();
                 let mut pass: Option<Vec<bool>> = None;
                 for op in &self.ops {
                     match op {
-                        BuildOp::Project(cols) => {
-                            columns = cols.iter().map(|&c| columns[c]).collect();
-                            batch = batch.project(cols).ok()?;
-                        }
+                        BuildOp::Project(cols) => batch = batch.project(cols).ok()?,
                         BuildOp::Filter(pred) => {
                             if volatile(pred) {
                                 return None;
@@ -303,7 +300,7 @@ impl Lookup {
                         }
                     }
                 }
-                Some(Folded { pass, columns })
+                Some(Folded { pass, batch })
             })
             .as_ref()
     }
@@ -362,7 +359,7 @@ impl Lookup {
         let mut probed = UInt32Array::from(probed);
         let built = UInt32Array::from(built);
         let mut build = match folded {
-            Some(f) => take_record_batch(&self.rows.batch.project(&f.columns)?, &built)?,
+            Some(f) => take_record_batch(&f.batch, &built)?,
             None => {
                 let mut build = take_record_batch(&self.rows.batch, &built)?;
                 for op in &self.ops {

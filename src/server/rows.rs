@@ -14,9 +14,7 @@
 
 use super::text;
 use bytes::{BufMut, BytesMut};
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float32Array, Float64Array, RecordBatch,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{self as dt, DataType, Field, TimeUnit};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion_postgres::arrow_pg::encoder::{encode_value, Encoder};
@@ -150,15 +148,8 @@ type WriteFn<'a> = Box<dyn Fn(usize, &mut BytesMut) + 'a>;
 
 /// How one column of a block is written.
 enum Writer<'a> {
-    Bool(&'a BooleanArray),
-    Int(WriteFn<'a>, &'a dyn Array),
-    Float8(&'a Float64Array),
-    Float4(&'a Float32Array),
-    Utf8(Box<dyn Fn(usize) -> &'a [u8] + 'a>, &'a dyn Array),
-    Bytea(Box<dyn Fn(usize) -> &'a [u8] + 'a>, &'a dyn Array),
-    /// Microseconds since the epoch of row `i`.
-    Timestamp(Box<dyn Fn(usize) -> i64 + 'a>, &'a dyn Array),
-    Date(&'a Date32Array),
+    /// Written here; the array says which rows are NULL.
+    Here(WriteFn<'a>, &'a dyn Array),
     /// arrow-pg's encoder, value by value.
     Other(&'a ArrayRef, &'a Field, &'a FieldInfo),
 }
@@ -171,43 +162,46 @@ fn put(buf: &mut BytesMut, value: &[u8]) {
 
 impl Writer<'_> {
     fn write(&mut self, i: usize, buf: &mut BytesMut) -> PgWireResult<()> {
-        let array: &dyn Array = match self {
-            Writer::Bool(a) => *a,
-            Writer::Int(_, a)
-            | Writer::Utf8(_, a)
-            | Writer::Bytea(_, a)
-            | Writer::Timestamp(_, a) => *a,
-            Writer::Float8(a) => *a,
-            Writer::Float4(a) => *a,
-            Writer::Date(a) => *a,
-            Writer::Other(a, field, info) => {
-                return encode_value(&mut Raw(buf), a, i, field, info);
-            }
-        };
-        if array.is_null(i) {
-            buf.put_i32(-1);
-            return Ok(());
-        }
         match self {
-            Writer::Bool(a) => put(buf, if a.value(i) { b"t" } else { b"f" }),
-            Writer::Int(f, _) => f(i, buf),
-            Writer::Float8(a) => put(buf, text::float8(a.value(i)).as_bytes()),
-            Writer::Float4(a) => put(buf, text::float4(a.value(i)).as_bytes()),
-            Writer::Utf8(f, _) => put(buf, f(i)),
-            Writer::Bytea(f, _) => {
-                let v = f(i);
-                buf.put_i32((2 + 2 * v.len()) as i32);
-                buf.put_slice(b"\\x");
-                for &b in v {
-                    buf.put_slice(&text::hex_pair(b));
-                }
+            Writer::Other(a, field, info) => encode_value(&mut Raw(buf), a, i, field, info),
+            Writer::Here(_, a) if a.is_null(i) => {
+                buf.put_i32(-1);
+                Ok(())
             }
-            Writer::Timestamp(f, _) => put(buf, text::timestamp(f(i)).as_bytes()),
-            Writer::Date(a) => put(buf, text::date(a.value(i)).as_bytes()),
-            Writer::Other(..) => {}
+            Writer::Here(f, _) => {
+                f(i, buf);
+                Ok(())
+            }
         }
-        Ok(())
     }
+}
+
+/// A writer of the bytes `value(i)` gives, as they are.
+fn raw<'a>(a: &'a dyn Array, value: impl Fn(usize) -> &'a [u8] + 'a) -> Writer<'a> {
+    Writer::Here(Box::new(move |i, buf| put(buf, value(i))), a)
+}
+
+/// A writer of the bytes `value(i)` gives, as `bytea` hex.
+fn bytea<'a>(a: &'a dyn Array, value: impl Fn(usize) -> &'a [u8] + 'a) -> Writer<'a> {
+    Writer::Here(
+        Box::new(move |i, buf| {
+            let v = value(i);
+            buf.put_i32((2 + 2 * v.len()) as i32);
+            buf.put_slice(b"\\x");
+            for &b in v {
+                buf.put_slice(&text::hex_pair(b));
+            }
+        }),
+        a,
+    )
+}
+
+/// A writer of the timestamps `micros(i)` gives (microseconds since the epoch).
+fn timestamps<'a>(a: &'a dyn Array, micros: impl Fn(usize) -> i64 + 'a) -> Writer<'a> {
+    Writer::Here(
+        Box::new(move |i, buf| put(buf, text::timestamp(micros(i)).as_bytes())),
+        a,
+    )
 }
 
 /// The writer for a column, by its Arrow type, wire type and format.
@@ -220,8 +214,14 @@ fn writer<'a>(array: &'a ArrayRef, field: &'a Field, info: &'a FieldInfo) -> Wri
         return other;
     }
     let a: &dyn Array = array.as_ref();
+    let here = |f: WriteFn<'a>| Writer::Here(f, a);
     match array.data_type() {
-        DataType::Boolean => Writer::Bool(array.as_boolean()),
+        DataType::Boolean => {
+            let b = array.as_boolean();
+            here(Box::new(move |i, buf| {
+                put(buf, if b.value(i) { b"t" } else { b"f" })
+            }))
+        }
         DataType::Int8 => ints::<dt::Int8Type>(a),
         DataType::Int16 => ints::<dt::Int16Type>(a),
         DataType::Int32 => ints::<dt::Int32Type>(a),
@@ -231,22 +231,28 @@ fn writer<'a>(array: &'a ArrayRef, field: &'a Field, info: &'a FieldInfo) -> Wri
         DataType::UInt32 => ints::<dt::UInt32Type>(a),
         DataType::UInt64 => ints::<dt::UInt64Type>(a),
         DataType::Float64 if options.extra_float_digits >= 1 => {
-            Writer::Float8(array.as_primitive())
+            let f = array.as_primitive::<dt::Float64Type>();
+            here(Box::new(move |i, buf| {
+                put(buf, text::float8(f.value(i)).as_bytes())
+            }))
         }
         DataType::Float32 if options.extra_float_digits >= 1 => {
-            Writer::Float4(array.as_primitive())
+            let f = array.as_primitive::<dt::Float32Type>();
+            here(Box::new(move |i, buf| {
+                put(buf, text::float4(f.value(i)).as_bytes())
+            }))
         }
         DataType::Utf8 => {
             let s = array.as_string::<i32>();
-            Writer::Utf8(Box::new(move |i| s.value(i).as_bytes()), a)
+            raw(a, move |i| s.value(i).as_bytes())
         }
         DataType::LargeUtf8 => {
             let s = array.as_string::<i64>();
-            Writer::Utf8(Box::new(move |i| s.value(i).as_bytes()), a)
+            raw(a, move |i| s.value(i).as_bytes())
         }
         DataType::Utf8View => {
             let s = array.as_string_view();
-            Writer::Utf8(Box::new(move |i| s.value(i).as_bytes()), a)
+            raw(a, move |i| s.value(i).as_bytes())
         }
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView
             if options.bytea_output.eq_ignore_ascii_case("hex") =>
@@ -254,37 +260,42 @@ fn writer<'a>(array: &'a ArrayRef, field: &'a Field, info: &'a FieldInfo) -> Wri
             match array.data_type() {
                 DataType::Binary => {
                     let b = array.as_binary::<i32>();
-                    Writer::Bytea(Box::new(move |i| b.value(i)), a)
+                    bytea(a, move |i| b.value(i))
                 }
                 DataType::LargeBinary => {
                     let b = array.as_binary::<i64>();
-                    Writer::Bytea(Box::new(move |i| b.value(i)), a)
+                    bytea(a, move |i| b.value(i))
                 }
                 _ => {
                     let b = array.as_binary_view();
-                    Writer::Bytea(Box::new(move |i| b.value(i)), a)
+                    bytea(a, move |i| b.value(i))
                 }
             }
         }
         DataType::Timestamp(unit, None) if iso(&options.date_style) => match unit {
             TimeUnit::Second => {
                 let t = array.as_primitive::<dt::TimestampSecondType>();
-                Writer::Timestamp(Box::new(move |i| t.value(i).saturating_mul(1_000_000)), a)
+                timestamps(a, move |i| t.value(i).saturating_mul(1_000_000))
             }
             TimeUnit::Millisecond => {
                 let t = array.as_primitive::<dt::TimestampMillisecondType>();
-                Writer::Timestamp(Box::new(move |i| t.value(i).saturating_mul(1_000)), a)
+                timestamps(a, move |i| t.value(i).saturating_mul(1_000))
             }
             TimeUnit::Microsecond => {
                 let t = array.as_primitive::<dt::TimestampMicrosecondType>();
-                Writer::Timestamp(Box::new(move |i| t.value(i)), a)
+                timestamps(a, move |i| t.value(i))
             }
             TimeUnit::Nanosecond => {
                 let t = array.as_primitive::<dt::TimestampNanosecondType>();
-                Writer::Timestamp(Box::new(move |i| t.value(i).div_euclid(1_000)), a)
+                timestamps(a, move |i| t.value(i).div_euclid(1_000))
             }
         },
-        DataType::Date32 if iso(&options.date_style) => Writer::Date(array.as_primitive()),
+        DataType::Date32 if iso(&options.date_style) => {
+            let d = array.as_primitive::<dt::Date32Type>();
+            here(Box::new(move |i, buf| {
+                put(buf, text::date(d.value(i)).as_bytes())
+            }))
+        }
         _ => other,
     }
 }
@@ -302,7 +313,7 @@ where
     T::Native: itoa::Integer,
 {
     let p = array.as_primitive::<T>();
-    Writer::Int(
+    Writer::Here(
         Box::new(move |i, buf| put(buf, itoa::Buffer::new().format(p.value(i)).as_bytes())),
         array,
     )
@@ -341,8 +352,8 @@ impl Encoder for Raw<'_> {
 mod tests {
     use super::*;
     use datafusion::arrow::array::{
-        BinaryArray, Int32Array, Int64Array, ListArray, StringArray, StringViewArray,
-        TimestampNanosecondArray, UInt64Array,
+        BinaryArray, BooleanArray, Date32Array, Float32Array, Float64Array, Int32Array, Int64Array,
+        ListArray, StringArray, StringViewArray, TimestampNanosecondArray, UInt64Array,
     };
     use datafusion::arrow::datatypes::Int32Type;
     use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
