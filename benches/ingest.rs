@@ -3,6 +3,7 @@
 //! `sha256sum` on the same file in the same run, warm page cache, release build.
 //!
 //! cargo bench --bench ingest            (BENCH_SIZES_GIB=1,4 by default)
+//! BENCH_ZSTD_LEVEL=N inits the store with `--zstd-level N` (the peer stays `zstd -3`).
 
 mod common;
 

@@ -157,13 +157,13 @@ pub fn zstd_and_ingest(file: &Path, store: &Path) -> (Run, Run) {
             .stdout(Stdio::null()),
     );
     let _ = std::fs::remove_dir_all(store);
-    measure(
-        Command::new(bagbase_bin())
-            .arg("--store")
-            .arg(store)
-            .arg("init")
-            .stdout(Stdio::null()),
-    );
+    let mut init = Command::new(bagbase_bin());
+    init.arg("--store").arg(store).arg("init");
+    // BENCH_ZSTD_LEVEL=N stores chunks at level N instead of the store's default.
+    if let Ok(level) = std::env::var("BENCH_ZSTD_LEVEL") {
+        init.arg("--zstd-level").arg(level);
+    }
+    measure(init.stdout(Stdio::null()));
     warm(file);
     let ingest = measure(
         Command::new(bagbase_bin())
