@@ -1,9 +1,11 @@
-//! Manifest nodes, chunk locations, version records and table schemas are decoded from
-//! the metadata store: damaged values must give errors, never panics.
+//! Manifest nodes, chunk locations, version records, table schemas and blob values are
+//! decoded from the metadata store and segments: damaged values must give errors, never
+//! panics.
 #![no_main]
 
 use bagbase::store::{pack::ChunkLoc, Id};
-use bagbase::version::{manifest, node, segment, Version};
+use bagbase::datafusion::arrow::array::BinaryArray;
+use bagbase::version::{blob, manifest, node, segment, Version};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,4 +17,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = ChunkLoc::decode(data);
     let _ = serde_json::from_slice::<Version>(data);
     let _ = segment::decode_schema("fuzz", &hex::encode(data));
+    let _ = blob::parse(data);
+    let _ = blob::untag(&BinaryArray::from(vec![data]));
 });

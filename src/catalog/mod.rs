@@ -3,7 +3,9 @@
 //! version id or unique prefix is a read-only schema of the same tables at that ref,
 //! resolved lazily when a query names it. Reads `version/` and `store/` only.
 
+pub mod blobs;
 pub mod diff;
+pub mod functions;
 pub mod index_join;
 pub mod indexed;
 pub mod plans;
@@ -76,6 +78,9 @@ pub fn session_context_with(
         .with_physical_optimizer_rules(rules)
         .build();
     let ctx = SessionContext::new_with_state(state);
+    for f in functions::all() {
+        ctx.register_udf(f);
+    }
     ctx.register_udtf(
         "version_diff",
         Arc::new(diff::VersionDiffFunc {

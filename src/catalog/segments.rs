@@ -4,9 +4,11 @@
 //! nodes are kept per node id (`TABLES`): the node of a big table holds thousands of
 //! segment entries, and every query of it would otherwise parse them again.
 
+use super::blobs;
 use super::reader::{SegmentChunks, SegmentReaderFactory};
 use crate::store::cache::Lru;
 use crate::store::{ChunkStore, Id};
+use crate::version::blob::BlobPath;
 use crate::version::manifest::{self, SegmentMeta, StatValue, TableNode};
 use crate::version::node;
 use async_trait::async_trait;
@@ -18,6 +20,7 @@ use datafusion::common::{Column, ScalarValue};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -27,7 +30,7 @@ use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::ExecutionPlan;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, LazyLock};
 
 /// Decoded table nodes by node id, shared by every store and query of the process
@@ -209,6 +212,27 @@ impl TableProvider for SegmentTable {
             };
             return Ok(Arc::new(EmptyExec::new(projected)));
         }
+        // Blob columns among the projected ones: each segment says which it holds.
+        let projected: Vec<&str> = match projection {
+            Some(p) => p
+                .iter()
+                .map(|i| self.schema.field(*i).name().as_str())
+                .collect(),
+            None => self
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect(),
+        };
+        let blob_paths: Vec<BlobPath> = keep
+            .iter()
+            .flat_map(|s| &s.blobs)
+            .filter(|p| projected.contains(&p[0].as_str()))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let mut files = Vec::with_capacity(keep.len());
         for s in keep {
             let chunks = node::get_chunks(self.store.kv(), &s.chunks)
@@ -218,11 +242,33 @@ impl TableProvider for SegmentTable {
                 segment: s.id,
                 chunks,
             });
+            if !blob_paths.is_empty() {
+                f = f.with_partition_values(vec![ScalarValue::Utf8(Some(blobs::held_value(
+                    &blob_paths,
+                    &s.blobs,
+                )))]);
+            }
             files.push(f);
         }
+        let (table_schema, projection) = if blob_paths.is_empty() {
+            (
+                TableSchema::from(Arc::clone(&self.schema)),
+                projection.cloned(),
+            )
+        } else {
+            let n = self.schema.fields().len();
+            let mut p = projection.cloned().unwrap_or_else(|| (0..n).collect());
+            p.push(n);
+            (
+                TableSchema::builder(Arc::clone(&self.schema))
+                    .with_table_partition_cols(vec![Arc::new(blobs::blob_field())])
+                    .build(),
+                Some(p),
+            )
+        };
         // The Parquet predicate itself arrives through DataFusion's physical filter
         // pushdown (pushdown_filters), which also removes the FilterExec above.
-        let source = ParquetSource::new(Arc::clone(&self.schema))
+        let source = ParquetSource::new(table_schema)
             .with_parquet_file_reader_factory(Arc::new(SegmentReaderFactory {
                 store: Arc::clone(&self.store),
             }))
@@ -231,10 +277,18 @@ impl TableProvider for SegmentTable {
         let config =
             FileScanConfigBuilder::new(ObjectStoreUrl::parse(SEGMENT_URL)?, Arc::new(source))
                 .with_file_groups(groups)
-                .with_projection_indices(projection.cloned())?
+                .with_projection_indices(projection)?
                 .with_limit(limit)
                 .build();
-        Ok(DataSourceExec::from_data_source(config))
+        let scan = DataSourceExec::from_data_source(config);
+        if blob_paths.is_empty() {
+            return Ok(scan);
+        }
+        Ok(Arc::new(blobs::BlobResolveExec::new(
+            scan,
+            Arc::clone(&self.store),
+            blob_paths,
+        )?))
     }
 }
 

@@ -2,10 +2,12 @@
 //! segment's SHA-256) into `OUT/<table>/<episode or file>-<n>.parquet`. A segment
 //! written under an older schema of its table is rewritten to the table's schema (new
 //! columns NULL), so every file of a directory has one schema: pyarrow, pandas and
-//! DuckDB read a directory as one table.
+//! DuckDB read a directory as one table. A segment with blob columns is rewritten with
+//! the bytes its values stand for.
 
 use super::{dir_name, io, ExportError, ExportedTable};
 use crate::store::{ChunkStore, Id};
+use crate::version::blob::{self, Resolver};
 use crate::version::manifest::{self, Root, SegmentMeta, StatValue};
 use crate::version::segment;
 use datafusion::arrow::array::{new_null_array, RecordBatch};
@@ -90,27 +92,40 @@ fn write_segment(
         detail: e.to_string(),
     };
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).map_err(|e| bad(&e))?;
-    let same = reader.schema().fields() == schema.fields();
+    // Blob columns are written with the bytes their values stand for.
+    let same = reader.schema().fields() == schema.fields() && s.blobs.is_empty();
     if same {
         return std::fs::write(file, &bytes).map_err(|e| io(file)(e).into());
     }
     let f = std::fs::File::create(file).map_err(io(file))?;
     let mut w = ArrowWriter::try_new(f, schema.clone(), None).map_err(|e| bad(&e))?;
-    for b in reader.build().map_err(|e| bad(&e))? {
+    let mut resolver = Resolver::new(chunks);
+    let batches = reader.with_batch_size(1024).build().map_err(|e| bad(&e))?;
+    for b in batches {
         let b = b.map_err(|e| bad(&e))?;
-        let cols = schema
-            .fields()
-            .iter()
-            .map(|f| match b.column_by_name(f.name()) {
-                Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
-                Some(c) => datafusion::arrow::compute::cast(c, f.data_type()),
-                None => Ok(new_null_array(f.data_type(), b.num_rows())),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(&e))?;
-        let b = RecordBatch::try_new(schema.clone(), cols).map_err(|e| bad(&e))?;
-        w.write(&b).map_err(|e| bad(&e))?;
+        for b in resolver.resolve_batch(&b, &s.blobs, blob::BATCH_BYTES)? {
+            write_batch(&mut w, schema, &b).map_err(|e| bad(&e))?;
+        }
     }
     w.close().map_err(|e| bad(&e))?;
+    Ok(())
+}
+
+/// Writes `b` with the table's schema: columns it lacks are NULL, others cast.
+fn write_batch(
+    w: &mut ArrowWriter<std::fs::File>,
+    schema: &SchemaRef,
+    b: &RecordBatch,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let cols = schema
+        .fields()
+        .iter()
+        .map(|f| match b.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => datafusion::arrow::compute::cast(c, f.data_type()),
+            None => Ok(new_null_array(f.data_type(), b.num_rows())),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    w.write(&RecordBatch::try_new(schema.clone(), cols)?)?;
     Ok(())
 }

@@ -3,8 +3,11 @@
 use super::error::{Result, StoreError};
 use serde::{Deserialize, Serialize};
 
-/// The on-disk format version this build writes and reads (docs/format.md).
-pub const FORMAT_VERSION: u32 = 1;
+/// The on-disk format version this build writes (docs/format.md).
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this build still reads and writes: a format-1 store keeps
+/// format 1 (its segments never hold blob columns, §4).
+pub const OLDEST_FORMAT: u32 = 1;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct StoreConfig {
@@ -32,9 +35,20 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
-    /// Checks the bounds FastCDC and the pack format accept.
+    /// Whether segments may hold blob columns (format 2 on).
+    pub fn blobs(&self) -> bool {
+        self.format_version >= 2
+    }
+
+    /// Checks the format version, and the bounds FastCDC and the pack format accept.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(StoreError::Config(m));
+        if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&self.format_version) {
+            return bad(format!(
+                "format version {} must be {OLDEST_FORMAT}..{FORMAT_VERSION}",
+                self.format_version
+            ));
+        }
         if self.chunk_min < 64 || self.chunk_min > 64 * 1024 * 1024 {
             return bad(format!("chunk min {} must be 64 B..64 MiB", self.chunk_min));
         }

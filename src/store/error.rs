@@ -24,7 +24,7 @@ pub enum StoreError {
     #[error("chunk {0} is not in the store")]
     MissingChunk(String),
     #[error(
-        "store format version {found} is not supported (this build reads version {supported})"
+        "store format version {found} is not supported (this build reads versions 1 to {supported})"
     )]
     UnsupportedFormat { found: u32, supported: u32 },
     #[error("invalid store configuration: {0}")]

@@ -104,9 +104,10 @@ impl ChunkStore {
             return Err(StoreError::AlreadyExists(root.to_path_buf()));
         }
         std::fs::create_dir_all(root.join("packs")).at(root)?;
+        let version = config.format_version;
         let store = Self::open_unchecked(root, Some(config))?;
         let mut marker = File::create(root.join(MARKER)).at(root.join(MARKER))?;
-        writeln!(marker, "bagbase store\nformat {}", config::FORMAT_VERSION).at(root)?;
+        writeln!(marker, "bagbase store\nformat {version}").at(root)?;
         marker.sync_all().at(root)?;
         pack::sync_dir(root)?;
         Ok(store)
@@ -145,7 +146,7 @@ impl ChunkStore {
                         what: "metadata".into(),
                         detail: format!("m/config: {e}"),
                     })?;
-                if c.format_version != config::FORMAT_VERSION {
+                if !(config::OLDEST_FORMAT..=config::FORMAT_VERSION).contains(&c.format_version) {
                     return Err(StoreError::UnsupportedFormat {
                         found: c.format_version,
                         supported: config::FORMAT_VERSION,

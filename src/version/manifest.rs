@@ -57,6 +57,13 @@ pub struct SegmentMeta {
     pub bytes: u64,
     /// Column name → min/max/null count, for pruning without reading the segment.
     pub stats: BTreeMap<String, ColumnStats>,
+    /// Blob columns (`version::blob`): column, then struct fields, down to a binary
+    /// column whose values are tagged. Empty in most segments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blobs: Vec<super::blob::BlobPath>,
+    /// The chunk lists (stored files) those values refer to, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refs: Vec<Id>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

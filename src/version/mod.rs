@@ -2,6 +2,7 @@
 //! Every operation here returns a `Batch` of metadata writes; the caller publishes it
 //! once, after the chunks it refers to are durable, so each command is all-or-nothing.
 
+pub mod blob;
 pub mod error;
 pub mod manifest;
 pub mod node;

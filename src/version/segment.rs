@@ -2,10 +2,11 @@
 //! and described in the manifest by a `SegmentMeta` with per-column min/max/null count.
 //! Owns encoding rows into a segment and the statistics kept for pruning.
 
+use super::blob::{self, BlobPath};
 use super::error::{Result, VersionError};
 use super::manifest::{ColumnStats, SegmentMeta, StatValue};
 use super::node::NodeWriter;
-use crate::store::{ChunkWriter, MetaKv};
+use crate::store::{ChunkWriter, Id, MetaKv};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::{self, kernels::aggregate as agg};
 use datafusion::arrow::datatypes::{
@@ -14,7 +15,8 @@ use datafusion::arrow::datatypes::{
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
-use std::collections::BTreeMap;
+use datafusion::parquet::schema::types::ColumnPath;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Rows per Parquet row group inside a segment (the unit of in-segment pruning).
@@ -107,12 +109,68 @@ pub fn write_segment(
     schema: &SchemaRef,
     batches: &[RecordBatch],
 ) -> Result<SegmentMeta> {
-    let props = WriterProperties::builder()
+    write_segment_blobs(table, chunks, nodes, kv, schema, batches, &[])
+}
+
+/// `write_segment` for batches whose columns at `blobs` hold tagged values
+/// (`version::blob`). A path none of whose values is a reference is written plain, so
+/// the segment lists only the blob columns that refer to stored files.
+pub fn write_segment_blobs(
+    table: &str,
+    chunks: &mut ChunkWriter<'_>,
+    nodes: &mut NodeWriter,
+    kv: &dyn MetaKv,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    blobs: &[BlobPath],
+) -> Result<SegmentMeta> {
+    let mut kept: Vec<BlobPath> = Vec::new();
+    let mut plain: Vec<BlobPath> = Vec::new();
+    let mut refs: BTreeSet<Id> = BTreeSet::new();
+    for p in blobs {
+        let mut files = BTreeSet::new();
+        for b in batches {
+            let Some(a) = b
+                .column_by_name(&p[0])
+                .and_then(|c| blob::at_path(c, &p[1..]))
+            else {
+                continue;
+            };
+            let a = a.as_binary_opt::<i32>().ok_or_else(|| {
+                table_err(table, format!("blob column {} is not binary", p.join(".")))
+            })?;
+            blob::referenced_files(a, &mut files)?;
+        }
+        if files.is_empty() {
+            plain.push(p.clone());
+        } else {
+            kept.push(p.clone());
+            refs.extend(files);
+        }
+    }
+    let untagged: Vec<RecordBatch>;
+    let batches = if plain.is_empty() {
+        batches
+    } else {
+        untagged = batches
+            .iter()
+            .map(|b| blob::map_batch(b, &plain, &mut blob::untag))
+            .collect::<Result<_>>()?;
+        &untagged[..]
+    };
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::UNCOMPRESSED)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_created_by("bagbase".into())
-        .build();
+        .set_created_by("bagbase".into());
+    for p in &kept {
+        // Tagged bytes order nothing a query could use, and references all differ.
+        let c = ColumnPath::new(p.clone());
+        props = props
+            .set_column_statistics_enabled(c.clone(), EnabledStatistics::None)
+            .set_column_dictionary_enabled(c, false);
+    }
+    let props = props.build();
     let mut w = ArrowWriter::try_new(Vec::new(), Arc::clone(schema), Some(props))
         .map_err(|e| table_err(table, e))?;
     let mut stats: BTreeMap<String, ColumnStats> = BTreeMap::new();
@@ -137,6 +195,8 @@ pub fn write_segment(
         rows,
         bytes: blob.size,
         stats,
+        blobs: kept,
+        refs: refs.into_iter().collect(),
     })
 }
 

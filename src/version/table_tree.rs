@@ -186,13 +186,21 @@ pub fn write(kv: &dyn MetaKv, w: &mut NodeWriter, t: &TableNode) -> Result<Id> {
 pub fn children(id: &Id, bytes: &[u8]) -> Result<Vec<Id>> {
     if bytes.first() == Some(&(Kind::SegmentLeaf as u8)) {
         let l: Leaf = node::decode_json(id, Kind::SegmentLeaf, bytes)?;
-        return Ok(l.segments.iter().map(|s| s.chunks).collect());
+        return Ok(l
+            .segments
+            .iter()
+            .flat_map(|s| std::iter::once(s.chunks).chain(s.refs.iter().copied()))
+            .collect());
     }
     let t: DiskTable = node::decode_json(id, Kind::Table, bytes)?;
     Ok(t.leaves
         .iter()
         .map(|l| l.id)
-        .chain(t.segments.iter().map(|s| s.chunks))
+        .chain(
+            t.segments
+                .iter()
+                .flat_map(|s| std::iter::once(s.chunks).chain(s.refs.iter().copied())),
+        )
         .collect())
 }
 
@@ -208,6 +216,8 @@ mod tests {
             rows: 1,
             bytes: 1,
             stats: Default::default(),
+            blobs: vec![],
+            refs: vec![],
         }
     }
 

@@ -13,6 +13,7 @@ pub mod stats;
 use crate::export::{io, read_segment, ExportError};
 use crate::ingest::Progress;
 use crate::store::ChunkStore;
+use crate::version::blob::{self, Resolver};
 use crate::version::manifest::{self, Root, SegmentMeta, StatValue};
 use crate::version::segment;
 use datafusion::arrow::array::*;
@@ -279,8 +280,21 @@ fn write_all(
             let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
                 .and_then(|b| b.with_batch_size(1024).build())
                 .map_err(|e| bad(e.to_string()))?;
-            for b in reader {
-                let b = b.map_err(|e| bad(e.to_string()))?;
+            // Blob columns (camera images) turn into their bytes, in bounded batches.
+            let mut resolver = Resolver::new(chunks);
+            let batches = reader.flat_map(|b| {
+                let out = b.map_err(|e| e.to_string()).and_then(|b| {
+                    resolver
+                        .resolve_batch(&b, &s.blobs, blob::BATCH_BYTES)
+                        .map_err(|e| e.to_string())
+                });
+                match out {
+                    Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
+                    Err(e) => vec![Err(e)],
+                }
+            });
+            for b in batches {
+                let b = b.map_err(bad)?;
                 let at = At {
                     episode: &e.id,
                     first_step: frame,

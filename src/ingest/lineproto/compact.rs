@@ -159,6 +159,8 @@ mod tests {
             rows,
             bytes: 0,
             stats: Default::default(),
+            blobs: vec![],
+            refs: vec![],
         }
     }
 

@@ -19,7 +19,7 @@ pub fn decode_into<R: Read>(
     input: R,
     opts: &ReadOptions,
 ) -> Result<Vec<String>, crate::Error> {
-    let mut out = TopicWriter::new(file_id);
+    let mut out = TopicWriter::new(file_id, None);
     let scan = scan::scan(input, &mut |ev, at| -> Result<(), Stop<McapError>> {
         out.event(edit, chunks, ev, at)
     })

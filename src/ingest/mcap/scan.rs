@@ -345,6 +345,7 @@ fn one<E: From<McapError>>(
                     conn: m.channel_id as u32,
                     time: m.log_time,
                     data: m.data,
+                    offset: None,
                 },
                 at,
             )?;

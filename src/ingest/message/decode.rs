@@ -6,6 +6,8 @@
 //! lying input is an error naming the field and byte, never a panic.
 
 use super::msgdef::{Prim, Type};
+use crate::store::Id;
+use crate::version::blob;
 use datafusion::arrow::array::*;
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, TimeUnit};
@@ -27,7 +29,9 @@ pub enum Col {
     Str(StringBuilder),
     Time(TimestampNanosecondBuilder),
     Dur(DurationNanosecondBuilder),
-    Bin(BinaryBuilder, Option<usize>),
+    /// Bytes of a fixed or variable length; `true`: a blob column (`version::blob`),
+    /// whose long values lying in a stored file become references.
+    Bin(BinaryBuilder, Option<usize>, bool),
     List {
         item: FieldRef,
         offsets: Vec<i32>,
@@ -93,7 +97,7 @@ impl Col {
                 Prim::Time => Col::Time(TimestampNanosecondBuilder::new()),
                 Prim::Duration => Col::Dur(DurationNanosecondBuilder::new()),
             },
-            Type::Bytes(n) => Col::Bin(BinaryBuilder::new(), *n),
+            Type::Bytes(n) => Col::Bin(BinaryBuilder::new(), *n, false),
             Type::List(inner, n) => Col::List {
                 item: Arc::new(Field::new("item", data_type(inner), true)),
                 offsets: vec![0],
@@ -127,7 +131,7 @@ impl Col {
             Col::Str(b) => Arc::new(b.finish()),
             Col::Time(b) => Arc::new(b.finish()),
             Col::Dur(b) => Arc::new(b.finish()),
-            Col::Bin(b, _) => Arc::new(b.finish()),
+            Col::Bin(b, _, _) => Arc::new(b.finish()),
             Col::List {
                 item,
                 offsets,
@@ -163,6 +167,11 @@ pub struct Bytes<'a> {
     pub buf: &'a [u8],
     pub pos: usize,
     pub wire: Wire,
+    /// The stored file (chunk-list id) and offset where `buf` starts, when the message
+    /// lies in the file as is: blob columns then refer to it instead of copying.
+    pub base: Option<(Id, u64)>,
+    /// Values stored as references so far, and their bytes.
+    pub referenced: (usize, usize),
 }
 
 impl<'a> Bytes<'a> {
@@ -171,6 +180,8 @@ impl<'a> Bytes<'a> {
             buf,
             pos: 0,
             wire: Wire::Ros1,
+            base: None,
+            referenced: (0, 0),
         }
     }
 
@@ -197,7 +208,15 @@ impl<'a> Bytes<'a> {
             buf: &msg[4..],
             pos: 0,
             wire: Wire::Cdr { big_endian },
+            base: None,
+            referenced: (0, 0),
         })
+    }
+
+    /// Says where the whole message (`msg`, of which `buf` is the tail) starts in the
+    /// stored file `file`.
+    pub fn locate(&mut self, msg: &[u8], file: Id, offset: u64) {
+        self.base = Some((file, offset + (msg.len() - self.buf.len()) as u64));
     }
 
     /// Bytes left after decoding that the wire form allows (CDR pads to 4 bytes).
@@ -286,12 +305,22 @@ pub fn decode(t: &Type, col: &mut Col, b: &mut Bytes<'_>, name: &str) -> Result<
             let ns = i32::from_le_bytes(b.num(name)?) as i64;
             c.append_value(s * 1_000_000_000 + ns);
         }
-        Col::Bin(c, fixed) => {
+        Col::Bin(c, fixed, is_blob) => {
             let n = match fixed {
                 Some(n) => *n,
                 None => b.len(name)?,
             };
-            c.append_value(b.take(n, name)?);
+            let at = b.pos as u64;
+            let bytes = b.take(n, name)?;
+            if *is_blob {
+                let base = b.base.as_ref().map(|(f, o)| (f, o + at));
+                if blob::append(c, bytes, base) {
+                    b.referenced.0 += 1;
+                    b.referenced.1 += n;
+                }
+            } else {
+                c.append_value(bytes);
+            }
         }
         Col::List {
             offsets,

@@ -5,6 +5,8 @@
 
 use super::decode::{self, Bytes, Col};
 use super::msgdef::{self, Dialect, Type};
+use crate::store::Id;
+use crate::version::blob::{self, BlobPath};
 use datafusion::arrow::array::*;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::collections::{BTreeMap, HashMap};
@@ -73,6 +75,8 @@ pub enum Event<'a> {
         conn: u32,
         time: i64,
         data: &'a [u8],
+        /// Where `data` lies in the stored file, when it is there as is.
+        offset: Option<u64>,
     },
 }
 
@@ -97,6 +101,8 @@ struct Decoded {
     /// Log time of every decoded row so far (8 bytes a message: the step clock).
     log: Vec<i64>,
     fields: Col,
+    /// The table's blob columns (top-level binary fields), when the store has them.
+    blobs: Vec<BlobPath>,
     rows: usize,
     bytes: usize,
 }
@@ -113,6 +119,8 @@ pub struct Finished {
 pub struct Rows {
     pub table: String,
     pub batch: RecordBatch,
+    /// Columns of `batch` holding tagged blob values (`version::blob`).
+    pub blobs: Vec<BlobPath>,
 }
 
 /// Why a message could not be decoded.
@@ -123,6 +131,9 @@ pub struct DecodeError {
 
 pub struct BagTables {
     file_id: String,
+    /// The stored file's chunk list, when binary values may refer to it (a store of
+    /// format 2 on): `messages.data` and top-level binary fields are blob columns.
+    blob_file: Option<Id>,
     conns: HashMap<u32, Connection>,
     topics: BTreeMap<String, TopicRows>,
     msgs: MessageRows,
@@ -131,7 +142,8 @@ pub struct BagTables {
 }
 
 impl Decoded {
-    fn new(c: &Connection, codec: Codec) -> Result<Decoded, DecodeError> {
+    /// `blobs`: top-level binary fields become blob columns.
+    fn new(c: &Connection, codec: Codec, blobs: bool) -> Result<Decoded, DecodeError> {
         let dialect = match codec {
             Codec::Ros1 => Dialect::Ros1,
             Codec::Cdr => Dialect::Ros2,
@@ -150,8 +162,19 @@ impl Decoded {
             cols.push(f.as_ref().clone().with_name(column_name(f.name())));
         }
         let root = Type::Msg(c.msg_type.clone(), fields);
+        let mut cols_of = Col::new(&root);
+        let mut blob_paths = Vec::new();
+        if let (true, Col::Struct { fields, cols, .. }) = (blobs, &mut cols_of) {
+            for (f, (_, col)) in fields.iter().zip(cols.iter_mut()) {
+                if let Col::Bin(_, _, is_blob) = col {
+                    *is_blob = true;
+                    blob_paths.push(vec![column_name(f.name())]);
+                }
+            }
+        }
         Ok(Decoded {
-            fields: Col::new(&root),
+            fields: cols_of,
+            blobs: blob_paths,
             root,
             schema: Arc::new(Schema::new(cols)),
             times: TimestampNanosecondBuilder::new(),
@@ -162,13 +185,23 @@ impl Decoded {
         })
     }
 
-    /// Decodes one message into the row builders.
-    fn decode(&mut self, c: &Connection, msg_type: &str, data: &[u8]) -> Result<(), String> {
+    /// Decodes one message into the row builders; returns the bytes it adds to the
+    /// table's segment (referenced blob values count as their reference).
+    fn decode(
+        &mut self,
+        c: &Connection,
+        msg_type: &str,
+        data: &[u8],
+        at: Option<(Id, u64)>,
+    ) -> Result<usize, String> {
         let expected = |what: String| format!("a {msg_type} message: expected {what}");
         let mut b = match c.codec {
             Some(Codec::Cdr) => Bytes::cdr(data).map_err(expected)?,
             _ => Bytes::ros1(data),
         };
+        if let Some((file, offset)) = at {
+            b.locate(data, file, offset);
+        }
         decode::decode(&self.root, &mut self.fields, &mut b, &c.topic).map_err(expected)?;
         if !b.trailing_ok() {
             return Err(format!(
@@ -177,7 +210,8 @@ impl Decoded {
                 data.len()
             ));
         }
-        Ok(())
+        let (refs, referenced) = b.referenced;
+        Ok(data.len() - referenced + refs * blob::REF_LEN)
     }
 }
 
@@ -217,9 +251,10 @@ fn column_name(n: &str) -> String {
 }
 
 impl BagTables {
-    pub fn new(file_id: &str) -> BagTables {
+    pub fn new(file_id: &str, blob_file: Option<Id>) -> BagTables {
         BagTables {
             file_id: file_id.to_string(),
+            blob_file,
             conns: HashMap::new(),
             topics: BTreeMap::new(),
             msgs: MessageRows::default(),
@@ -231,7 +266,7 @@ impl BagTables {
     pub fn connection(&mut self, c: Connection) -> Result<(), DecodeError> {
         if !self.topics.contains_key(&c.topic) {
             let table = match c.codec {
-                Some(codec) => Some(Decoded::new(&c, codec)?),
+                Some(codec) => Some(Decoded::new(&c, codec, self.blob_file.is_some())?),
                 None => None,
             };
             self.topics.insert(
@@ -256,16 +291,23 @@ impl BagTables {
     pub fn event(&mut self, ev: Event<'_>, out: &mut Vec<Rows>) -> Result<(), DecodeError> {
         match ev {
             Event::Connection(c) => self.connection(c),
-            Event::Message { conn, time, data } => self.message(conn, time, data, out),
+            Event::Message {
+                conn,
+                time,
+                data,
+                offset,
+            } => self.message(conn, time, data, offset, out),
         }
     }
 
-    /// Adds one message; returns batches that filled up.
+    /// Adds one message (`offset`: where its bytes lie in the stored file, if they do
+    /// as is); returns batches that filled up.
     pub fn message(
         &mut self,
         conn: u32,
         time: i64,
         data: &[u8],
+        offset: Option<u64>,
         out: &mut Vec<Rows>,
     ) -> Result<(), DecodeError> {
         let c = self.conns.get(&conn).ok_or_else(|| DecodeError {
@@ -286,9 +328,18 @@ impl BagTables {
         m.ordinal.append_value(ordinal);
         m.msg_type.append_value(&c.msg_type);
         m.size.append_value(data.len() as i64);
-        m.data.append_value(data);
+        let at = self.blob_file.zip(offset);
+        match &self.blob_file {
+            Some(f) if blob::append(&mut m.data, data, offset.map(|o| (f, o))) => {
+                m.bytes += blob::REF_LEN
+            }
+            Some(_) => m.bytes += data.len(),
+            None => {
+                m.data.append_value(data);
+                m.bytes += data.len();
+            }
+        }
         m.rows += 1;
-        m.bytes += data.len();
         t.first = Some(t.first.map_or(time, |f| f.min(time)));
         t.last = Some(t.last.map_or(time, |l| l.max(time)));
         // ROS1: the same type name or the same checksum is the same type.
@@ -305,15 +356,17 @@ impl BagTables {
                 }
             }
             Some(d) => {
-                d.decode(c, &t.msg_type, data).map_err(|what| DecodeError {
-                    topic: c.topic.clone(),
-                    what,
-                })?;
+                let stored = d
+                    .decode(c, &t.msg_type, data, at)
+                    .map_err(|what| DecodeError {
+                        topic: c.topic.clone(),
+                        what,
+                    })?;
                 d.times.append_value(time);
                 d.log.push(time);
                 d.ordinals.append_value(ordinal);
                 d.rows += 1;
-                d.bytes += data.len();
+                d.bytes += stored;
                 if d.rows >= BATCH_ROWS || d.bytes >= BATCH_BYTES {
                     let topic = c.topic.clone();
                     out.push(self.flush_topic(&topic));
@@ -354,6 +407,7 @@ impl BagTables {
             table: topic.to_string(),
             batch: RecordBatch::try_new(Arc::clone(&t.schema), cols)
                 .expect("columns follow the schema"),
+            blobs: t.blobs.clone(),
         }
     }
 
@@ -378,6 +432,10 @@ impl BagTables {
             table: "messages".into(),
             batch: RecordBatch::try_new(messages_schema(), cols)
                 .expect("columns follow the schema"),
+            blobs: match self.blob_file {
+                Some(_) => vec![vec!["data".to_string()]],
+                None => vec![],
+            },
         }
     }
 
@@ -422,6 +480,7 @@ impl BagTables {
         out.push(Rows {
             table: "topics".into(),
             batch: topics,
+            blobs: vec![],
         });
         let times = self
             .topics

@@ -5,7 +5,8 @@
 use super::tables::{key_of, BagTables, DecodeError, Event, Rows};
 use crate::ingest::steps::{self, TopicData};
 use crate::ingest::{IngestError, ReadOptions};
-use crate::store::ChunkWriter;
+use crate::store::{ChunkWriter, Id};
+use crate::version::blob::BlobPath;
 use crate::version::{segment, SegmentMeta, WorkingEdit};
 use std::collections::BTreeMap;
 
@@ -52,9 +53,11 @@ pub struct TopicWriter {
 }
 
 impl TopicWriter {
-    pub fn new(file_id: &str) -> TopicWriter {
+    /// `blob_file`: the stored file's chunk list, for blob values that refer to it
+    /// (`None` keeps every value in the segments).
+    pub fn new(file_id: &str, blob_file: Option<Id>) -> TopicWriter {
         TopicWriter {
-            tables: BagTables::new(file_id),
+            tables: BagTables::new(file_id, blob_file),
             segs: BTreeMap::new(),
             ready: Vec::new(),
         }
@@ -88,13 +91,14 @@ impl TopicWriter {
         for r in rows {
             let schema = r.batch.schema();
             let kv = chunks.kv();
-            let seg = segment::write_segment(
+            let seg = segment::write_segment_blobs(
                 &r.table,
                 chunks,
                 &mut edit.nodes,
                 kv,
                 &schema,
                 std::slice::from_ref(&r.batch),
+                &r.blobs,
             )?;
             self.segs
                 .entry(r.table)
@@ -115,7 +119,7 @@ impl TopicWriter {
         file_id: &str,
         opts: &ReadOptions,
     ) -> Result<Vec<String>, crate::Error> {
-        let tables = std::mem::replace(&mut self.tables, BagTables::new(file_id));
+        let tables = std::mem::replace(&mut self.tables, BagTables::new(file_id, None));
         let fin = tables.finish();
         self.write(fin.rows, edit, chunks)?;
         let mut topics = BTreeMap::new();
@@ -132,6 +136,9 @@ impl TopicWriter {
                 }
             }
             if let Some((msg_type, schema, times)) = fin.times.get(&table) {
+                let mut blobs: Vec<BlobPath> = list.iter().flat_map(|s| s.blobs.clone()).collect();
+                blobs.sort();
+                blobs.dedup();
                 topics.insert(
                     table.clone(),
                     TopicData {
@@ -139,6 +146,7 @@ impl TopicWriter {
                         schema: schema.clone(),
                         segments: list.clone(),
                         times: times.clone(),
+                        blobs,
                     },
                 );
             }

@@ -102,7 +102,7 @@ pub fn scan<R: Read, E: From<BagError>>(
             Some(record::OP_CHUNK) => chunk(&rec, false, &mut out, on)?,
             Some(record::OP_CONNECTION) => on(Event::Connection(connection(&rec)?), rec.offset)?,
             Some(record::OP_MSG_DATA) => {
-                message(&rec, &mut out, on, rec.offset)?;
+                message(&rec, &mut out, on, rec.offset, Some(rec.data_at))?;
             }
             Some(record::OP_INDEX_DATA | record::OP_CHUNK_INFO) => {}
             Some(op) => {
@@ -149,11 +149,14 @@ fn connection(rec: &Record) -> Result<Connection, BagError> {
     })
 }
 
+/// `data_at`: where the message's bytes are in the file, when they are there as is
+/// (not inside a compressed chunk).
 fn message<E: From<BagError>>(
     rec: &Record,
     out: &mut Scan,
     on: &mut dyn FnMut(Event<'_>, u64) -> Result<(), E>,
     at: u64,
+    data_at: Option<u64>,
 ) -> Result<(), E> {
     let conn = rec
         .header
@@ -169,6 +172,7 @@ fn message<E: From<BagError>>(
             conn,
             time,
             data: &rec.data,
+            offset: data_at,
         },
         at,
     )
@@ -250,7 +254,10 @@ fn chunk<E: From<BagError>>(
         };
         match r.header.op() {
             Some(record::OP_CONNECTION) => on(Event::Connection(connection(&r).map_err(|e| in_chunk(data_start, e))?), data_start)?,
-            Some(record::OP_MSG_DATA) => message(&r, out, on, data_start)?,
+            Some(record::OP_MSG_DATA) => {
+                let in_file = (compression == "none").then_some(rec.data_at + r.data_at);
+                message(&r, out, on, data_start, in_file)?
+            }
             Some(op) => {
                 return Err(bad(
                     data_start,

@@ -18,7 +18,12 @@ pub fn decode_into<R: Read>(
     input: R,
     opts: &ReadOptions,
 ) -> Result<Vec<String>, crate::Error> {
-    let mut out = TopicWriter::new(file_id);
+    // Large binary values refer to the bag's stored bytes instead of copying them.
+    let blob_file = match chunks.store().config().blobs() {
+        true => edit.root.file(file_id)?.map(|f| f.chunks),
+        false => None,
+    };
+    let mut out = TopicWriter::new(file_id, blob_file);
     let scan = bag::scan(input, &mut |ev, at| -> Result<(), Stop<BagError>> {
         out.event(edit, chunks, ev, at)
     })

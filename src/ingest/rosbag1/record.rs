@@ -112,6 +112,8 @@ pub struct Record {
     /// Offset of the record's first byte in its stream (file or decompressed chunk).
     pub offset: u64,
     pub header: Fields,
+    /// Offset of the first byte of `data` in the same stream.
+    pub data_at: u64,
     pub data: Vec<u8>,
 }
 
@@ -196,6 +198,7 @@ impl<R: Read> RecordReader<R> {
         let dlen = self
             .len_field(start, MAX_DATA, "record data", false)?
             .expect("eof not allowed here");
+        let data_at = self.offset;
         let mut data = Vec::new();
         // Read through `take` so a lying length on a short file costs no allocation.
         let got = (&mut self.inner)
@@ -211,6 +214,7 @@ impl<R: Read> RecordReader<R> {
                 partial: Some(Box::new(Record {
                     offset: start,
                     header,
+                    data_at,
                     data,
                 })),
             });
@@ -219,6 +223,7 @@ impl<R: Read> RecordReader<R> {
         Ok(Some(Record {
             offset: start,
             header,
+            data_at,
             data,
         }))
     }

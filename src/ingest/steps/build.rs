@@ -7,6 +7,7 @@ use super::align::{self, Sorted};
 use super::config::{default_name, AlignConfig, SourceConfig};
 use super::TopicData;
 use crate::store::ChunkWriter;
+use crate::version::blob::{self, BlobPath};
 use crate::version::node::NodeWriter;
 use crate::version::{rows, segment, SegmentMeta};
 use datafusion::arrow::array::*;
@@ -63,6 +64,10 @@ struct Source {
     data_type: DataType,
     /// The whole message (a struct of the topic's columns), not one field.
     whole: bool,
+    /// The topic's blob columns this source reads (tagged in every batch it gathers),
+    /// and where they are in the step column.
+    blobs: Vec<BlobPath>,
+    step_blobs: Vec<BlobPath>,
     matched: Vec<Option<u32>>,
     reader: SegmentCursor,
 }
@@ -272,7 +277,22 @@ impl<'c> StepBuilder<'c> {
                 .or(default_tol);
             let sorted = Sorted::new(&t.times);
             let matched = align::matches(steps, &sorted, method, tol);
+            let blobs: Vec<BlobPath> = t
+                .blobs
+                .iter()
+                .filter(|b| b.len() == 1 && columns.contains(&b[0]) && path.is_empty())
+                .cloned()
+                .collect();
+            let step_blobs = blobs
+                .iter()
+                .map(|b| match s.field {
+                    None => vec![name.clone(), b[0].clone()],
+                    Some(_) => vec![name.clone()],
+                })
+                .collect();
             out.push(Source {
+                blobs,
+                step_blobs,
                 reader: SegmentCursor::new(&s.topic, &t.segments),
                 name,
                 topic: s.topic.clone(),
@@ -393,6 +413,7 @@ impl<'c> StepBuilder<'c> {
                 .map(|s| Field::new(&s.name, s.data_type.clone(), true)),
         );
         let schema = Arc::new(Schema::new(fields));
+        let blobs: Vec<BlobPath> = sources.iter().flat_map(|s| s.step_blobs.clone()).collect();
         let row_bytes: u64 = 16 + sources.iter().map(|s| s.reader.row_bytes).sum::<u64>();
         let gather = ((GATHER_BYTES / row_bytes.max(1)) as usize).clamp(1, GATHER_ROWS);
         let mut segs = Vec::new();
@@ -419,7 +440,7 @@ impl<'c> StepBuilder<'c> {
                 pending.push(b);
                 at = end;
                 if at == r.end || p_rows >= SEGMENT_ROWS || p_bytes >= SEGMENT_BYTES {
-                    segs.push(write(chunks, nodes, &schema, &pending)?);
+                    segs.push(write(chunks, nodes, &schema, &pending, &blobs)?);
                     pending.clear();
                     (p_rows, p_bytes) = (0, 0);
                 }
@@ -507,14 +528,19 @@ fn gather_source(
             continue;
         }
         let cols: Vec<&str> = s.columns.iter().map(String::as_str).collect();
-        let b = rows::read_segment(
-            chunks.store(),
-            Some(nodes),
-            &s.reader.table,
-            &s.reader.segments[seg],
-            &cols,
-        )
-        .map_err(|e| e.to_string())?;
+        let meta = &s.reader.segments[seg];
+        let b = rows::read_segment(chunks.store(), Some(nodes), &s.reader.table, meta, &cols)
+            .map_err(|e| e.to_string())?;
+        // Values are copied as stored; a segment that holds a blob column plain (no
+        // value referred to the file) is tagged like the others.
+        let plain: Vec<BlobPath> = s
+            .blobs
+            .iter()
+            .filter(|p| !meta.blobs.contains(p))
+            .cloned()
+            .collect();
+        let b =
+            blob::map_batch(&b, &plain, &mut |a| Ok(blob::tag(a))).map_err(|e| e.to_string())?;
         let a = project(&b, &s.columns, &s.path, s.whole)?;
         s.reader.cache.push((seg, Arc::clone(&a)));
         if s.reader.cache.len() > 2 {
@@ -636,9 +662,11 @@ fn write(
     nodes: &mut NodeWriter,
     schema: &SchemaRef,
     batches: &[RecordBatch],
+    blobs: &[BlobPath],
 ) -> Result<SegmentMeta, Fail> {
     let kv = chunks.kv();
-    segment::write_segment("steps", chunks, nodes, kv, schema, batches).map_err(|e| e.to_string())
+    segment::write_segment_blobs("steps", chunks, nodes, kv, schema, batches, blobs)
+        .map_err(|e| e.to_string())
 }
 
 /// `episodes` rows being built (shared with decoders that make episodes without topics).

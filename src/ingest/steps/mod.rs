@@ -11,6 +11,7 @@ pub use config::AlignConfig;
 
 use crate::ingest::IngestError;
 use crate::store::ChunkWriter;
+use crate::version::blob::BlobPath;
 use crate::version::{segment, SegmentMeta, WorkingEdit};
 use datafusion::arrow::datatypes::SchemaRef;
 use std::collections::BTreeMap;
@@ -22,6 +23,8 @@ pub struct TopicData {
     pub segments: Vec<SegmentMeta>,
     /// Log time of every row, in row order across `segments`.
     pub times: Vec<i64>,
+    /// Blob columns some of `segments` hold (`version::blob`).
+    pub blobs: Vec<BlobPath>,
 }
 
 /// The keys of the tables this module writes.

@@ -1,0 +1,447 @@
+//! Blob columns: a binary column of a segment whose values are tagged, so a large value
+//! (a camera image, a point cloud, a whole message) can be stored as a reference to the
+//! byte range of the recording it was read from instead of as a second copy
+//! (docs/format.md §4 "Blob columns"). Owns the value encoding and turning tagged
+//! columns back into plain binary; never decides which columns are blob columns (the
+//! writers in `ingest/` do) and never sees DataFusion plans.
+
+use super::error::{Result, VersionError};
+use super::node;
+use crate::store::cache::Lru;
+use crate::store::{ChunkStore, Id};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BinaryArray, BinaryBuilder, RecordBatch, StructArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::sync::{Arc, LazyLock};
+
+/// First byte of a value held in the segment: the value's bytes follow.
+pub const TAG_INLINE: u8 = 0;
+/// First byte of a reference: file chunk-list id (32), offset u64, length u32 (LE).
+pub const TAG_REF: u8 = 1;
+/// Length of an encoded reference.
+pub const REF_LEN: usize = 1 + 32 + 8 + 4;
+/// Values at least this long are written as references when their bytes lie in a
+/// stored file (a writer's choice; readers take either form at any length).
+pub const MIN_REF: usize = 4096;
+/// Resolved bytes a reader hands out per batch (a batch of camera images is cut into
+/// batches of about this size, whatever the segment's row groups hold).
+pub const BATCH_BYTES: u64 = 16 << 20;
+
+/// A column (top-level name), then the struct fields below it down to the blob column.
+pub type BlobPath = Vec<String>;
+
+/// One decoded value of a blob column.
+#[derive(Debug, PartialEq)]
+pub enum Value<'a> {
+    Inline(&'a [u8]),
+    /// `len` bytes at `offset` of the file whose chunk list is `file`.
+    Ref {
+        file: Id,
+        offset: u64,
+        len: u32,
+    },
+}
+
+fn corrupt(detail: impl Into<String>) -> VersionError {
+    VersionError::Table {
+        table: "<blob column>".into(),
+        detail: detail.into(),
+    }
+}
+
+/// Decodes one stored value.
+pub fn parse(v: &[u8]) -> Result<Value<'_>> {
+    match v.split_first() {
+        Some((&TAG_INLINE, rest)) => Ok(Value::Inline(rest)),
+        Some((&TAG_REF, rest)) if rest.len() == REF_LEN - 1 => Ok(Value::Ref {
+            file: Id(rest[..32].try_into().expect("32 bytes")),
+            offset: u64::from_le_bytes(rest[32..40].try_into().expect("8 bytes")),
+            len: u32::from_le_bytes(rest[40..44].try_into().expect("4 bytes")),
+        }),
+        Some((&TAG_REF, rest)) => Err(corrupt(format!(
+            "a blob reference of {} bytes, found {}",
+            REF_LEN,
+            rest.len() + 1
+        ))),
+        Some((t, _)) => Err(corrupt(format!("a blob value tag 0 or 1, found {t}"))),
+        None => Err(corrupt("a blob value tag, found an empty value")),
+    }
+}
+
+/// Appends `bytes` as an inline value.
+pub fn append_inline(b: &mut BinaryBuilder, bytes: &[u8]) {
+    b.write_all(&[TAG_INLINE]).expect("writing into memory");
+    b.write_all(bytes).expect("writing into memory");
+    b.append_value(b"");
+}
+
+/// Appends a reference to `len` bytes at `offset` of the file whose chunk list is `file`.
+pub fn append_ref(b: &mut BinaryBuilder, file: &Id, offset: u64, len: u32) {
+    let mut v = [0u8; REF_LEN];
+    v[0] = TAG_REF;
+    v[1..33].copy_from_slice(&file.0);
+    v[33..41].copy_from_slice(&offset.to_le_bytes());
+    v[41..45].copy_from_slice(&len.to_le_bytes());
+    b.append_value(v);
+}
+
+/// Appends a value of a recording: a reference when it is long enough and its bytes
+/// lie at `offset` of the stored file `file`, else inline. Returns whether it is a
+/// reference.
+pub fn append(b: &mut BinaryBuilder, bytes: &[u8], at: Option<(&Id, u64)>) -> bool {
+    match at {
+        Some((file, offset)) if bytes.len() >= MIN_REF && bytes.len() <= u32::MAX as usize => {
+            append_ref(b, file, offset, bytes.len() as u32);
+            true
+        }
+        _ => {
+            append_inline(b, bytes);
+            false
+        }
+    }
+}
+
+/// Adds the files the values of a tagged array refer to to `files`.
+pub fn referenced_files(a: &BinaryArray, files: &mut BTreeSet<Id>) -> Result<()> {
+    for v in a.iter().flatten() {
+        if let Value::Ref { file, .. } = parse(v)? {
+            files.insert(file);
+        }
+    }
+    Ok(())
+}
+
+/// A plain array from a tagged one whose values are all inline.
+pub fn untag(a: &BinaryArray) -> Result<BinaryArray> {
+    let mut b = BinaryBuilder::with_capacity(a.len(), a.value_data().len());
+    for v in a.iter() {
+        match v.map(parse).transpose()? {
+            None => b.append_null(),
+            Some(Value::Inline(x)) => b.append_value(x),
+            Some(Value::Ref { .. }) => return Err(corrupt("a reference where none was expected")),
+        }
+    }
+    Ok(b.finish())
+}
+
+/// A tagged array from a plain one: every value inline.
+pub fn tag(a: &BinaryArray) -> BinaryArray {
+    let mut b = BinaryBuilder::with_capacity(a.len(), a.value_data().len() + a.len());
+    for v in a.iter() {
+        match v {
+            None => b.append_null(),
+            Some(x) => append_inline(&mut b, x),
+        }
+    }
+    b.finish()
+}
+
+/// The array at `path` below `col` (through struct columns), if it is there.
+pub fn at_path(col: &ArrayRef, path: &[String]) -> Option<ArrayRef> {
+    let mut a = Arc::clone(col);
+    for p in path {
+        a = Arc::clone(a.as_struct_opt()?.column_by_name(p)?);
+    }
+    Some(a)
+}
+
+/// `col` with the binary array at `path` replaced by `f` of it (struct columns above it
+/// are rebuilt around the new child, keeping their nulls).
+pub fn map_path(
+    col: &ArrayRef,
+    path: &[String],
+    f: &mut dyn FnMut(&BinaryArray) -> Result<BinaryArray>,
+) -> Result<ArrayRef> {
+    let Some((first, rest)) = path.split_first() else {
+        let b = col
+            .as_binary_opt::<i32>()
+            .ok_or_else(|| corrupt(format!("a binary blob column, found {}", col.data_type())))?;
+        return Ok(Arc::new(f(b)?));
+    };
+    let s = col
+        .as_struct_opt()
+        .ok_or_else(|| corrupt(format!("a struct above blob field {first}")))?;
+    let DataType::Struct(fields) = s.data_type() else {
+        unreachable!("a struct array has a struct type")
+    };
+    let mut cols: Vec<ArrayRef> = s.columns().to_vec();
+    let i = fields
+        .iter()
+        .position(|fl| fl.name() == first)
+        .ok_or_else(|| corrupt(format!("blob field {first} missing from its struct")))?;
+    cols[i] = map_path(&cols[i], rest, f)?;
+    let new_fields: Vec<Field> = fields
+        .iter()
+        .zip(&cols)
+        .map(|(fl, c)| fl.as_ref().clone().with_data_type(c.data_type().clone()))
+        .collect();
+    let out = StructArray::try_new(new_fields.into(), cols, s.nulls().cloned())
+        .map_err(|e| corrupt(e.to_string()))?;
+    Ok(Arc::new(out))
+}
+
+/// The top-level column a path starts at, in `batch`.
+fn column_of<'b>(batch: &'b RecordBatch, path: &[String]) -> Option<&'b ArrayRef> {
+    batch.column_by_name(path.first()?)
+}
+
+/// `batch` with the column at every path of `paths` replaced by `f` of it (binary stays
+/// binary, so the batch keeps its schema).
+pub fn map_batch(
+    batch: &RecordBatch,
+    paths: &[BlobPath],
+    f: &mut dyn FnMut(&BinaryArray) -> Result<BinaryArray>,
+) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+    for p in paths {
+        let Ok(i) = schema.index_of(&p[0]) else {
+            continue;
+        };
+        cols[i] = map_path(&cols[i], &p[1..], f)?;
+    }
+    RecordBatch::try_new(schema, cols).map_err(|e| corrupt(e.to_string()))
+}
+
+/// Length of the value a stored value stands for.
+fn resolved_len(v: &[u8]) -> Result<u64> {
+    Ok(match parse(v)? {
+        Value::Inline(x) => x.len() as u64,
+        Value::Ref { len, .. } => len as u64,
+    })
+}
+
+/// A stored file's chunks and where each starts (the last entry is the file's size).
+struct FileMap {
+    chunks: Vec<Id>,
+    starts: Vec<u64>,
+}
+
+/// File chunk maps by chunk-list id, shared by every store of the process (the id names
+/// its content, so an entry never goes stale). 40 bytes a chunk.
+static FILES: LazyLock<Lru<Id, Arc<FileMap>>> = LazyLock::new(|| Lru::new(64 << 20));
+
+/// Turns tagged columns into plain binary, reading referenced bytes from the store.
+pub struct Resolver<'s> {
+    store: &'s ChunkStore,
+    /// The file map and chunk used last (a batch's references are usually in order).
+    map: Option<(Id, Arc<FileMap>)>,
+    chunk: Option<(Id, bytes::Bytes)>,
+}
+
+impl<'s> Resolver<'s> {
+    pub fn new(store: &'s ChunkStore) -> Self {
+        Resolver {
+            store,
+            map: None,
+            chunk: None,
+        }
+    }
+
+    fn file_map(&mut self, file: &Id) -> Result<Arc<FileMap>> {
+        if let Some((id, m)) = &self.map {
+            if id == file {
+                return Ok(Arc::clone(m));
+            }
+        }
+        let m = match FILES.get(file) {
+            Some(m) => m,
+            None => {
+                let list = node::get_chunks(self.store.kv(), file)?;
+                let mut starts = Vec::with_capacity(list.len() + 1);
+                let mut at = 0u64;
+                for (_, len) in &list {
+                    starts.push(at);
+                    at += *len as u64;
+                }
+                starts.push(at);
+                let m = Arc::new(FileMap {
+                    chunks: list.into_iter().map(|c| c.0).collect(),
+                    starts,
+                });
+                FILES.insert(*file, Arc::clone(&m), 40 * m.chunks.len() + 64);
+                m
+            }
+        };
+        self.map = Some((*file, Arc::clone(&m)));
+        Ok(m)
+    }
+
+    fn chunk(&mut self, id: &Id) -> Result<bytes::Bytes> {
+        if let Some((c, b)) = &self.chunk {
+            if c == id {
+                return Ok(b.clone());
+            }
+        }
+        let b = self.store.read_chunk_cached(id)?;
+        self.chunk = Some((*id, b.clone()));
+        Ok(b)
+    }
+
+    /// Copies `len` bytes at `offset` of `file` to `out`.
+    fn read(&mut self, file: &Id, offset: u64, len: u32, out: &mut BinaryBuilder) -> Result<()> {
+        let m = self.file_map(file)?;
+        let size = *m.starts.last().unwrap_or(&0);
+        let end = offset
+            .checked_add(len as u64)
+            .filter(|e| *e <= size)
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "a reference to bytes {offset}..+{len} of a file of {size} bytes"
+                ))
+            })?;
+        let mut i = m.starts.partition_point(|s| *s <= offset).saturating_sub(1);
+        let mut at = offset;
+        while at < end {
+            let start = m.starts[i];
+            let c = self.chunk(&m.chunks[i])?;
+            let from = (at - start) as usize;
+            let to = ((end - start) as usize).min(c.len());
+            if from >= to {
+                return Err(corrupt(format!(
+                    "chunk {} shorter than its chunk list says",
+                    m.chunks[i]
+                )));
+            }
+            out.write_all(&c[from..to]).expect("writing into memory");
+            at = start + to as u64;
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// A plain array holding the bytes every value of `a` stands for.
+    pub fn resolve(&mut self, a: &BinaryArray) -> Result<BinaryArray> {
+        let mut total = 0u64;
+        for v in a.iter().flatten() {
+            total += resolved_len(v)?;
+        }
+        if total > i32::MAX as u64 {
+            return Err(corrupt(format!(
+                "{total} bytes of blob values in one batch (at most 2 GiB)"
+            )));
+        }
+        let mut b = BinaryBuilder::with_capacity(a.len(), total as usize);
+        for v in a.iter() {
+            match v.map(parse).transpose()? {
+                None => b.append_null(),
+                Some(Value::Inline(x)) => b.append_value(x),
+                Some(Value::Ref { file, offset, len }) => {
+                    self.read(&file, offset, len, &mut b)?;
+                    b.append_value(b"");
+                }
+            }
+        }
+        Ok(b.finish())
+    }
+
+    /// `batch` with every column at `paths` resolved, cut into batches whose resolved
+    /// values hold at most about `max_bytes` (at least one row each).
+    pub fn resolve_batch(
+        &mut self,
+        batch: &RecordBatch,
+        paths: &[BlobPath],
+        max_bytes: u64,
+    ) -> Result<Vec<RecordBatch>> {
+        if paths.is_empty() {
+            return Ok(vec![batch.clone()]);
+        }
+        let mut sizes = vec![0u64; batch.num_rows()];
+        for p in paths {
+            let Some(a) = column_of(batch, p).and_then(|c| at_path(c, &p[1..])) else {
+                continue;
+            };
+            let a = a
+                .as_binary_opt::<i32>()
+                .ok_or_else(|| corrupt(format!("a binary blob column, found {}", a.data_type())))?;
+            for (s, v) in sizes.iter_mut().zip(a.iter()) {
+                if let Some(v) = v {
+                    *s += resolved_len(v)?;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < sizes.len() {
+            let mut end = start;
+            let mut bytes = 0u64;
+            while end < sizes.len() && (end == start || bytes + sizes[end] <= max_bytes) {
+                bytes += sizes[end];
+                end += 1;
+            }
+            let piece = batch.slice(start, end - start);
+            out.push(map_batch(&piece, paths, &mut |a| self.resolve(a))?);
+            start = end;
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip() {
+        let file = Id::of(b"file");
+        let mut b = BinaryBuilder::new();
+        append_inline(&mut b, b"abc");
+        append_ref(&mut b, &file, 7, 9000);
+        b.append_null();
+        append(&mut b, &[1u8; 10], Some((&file, 3)));
+        append(&mut b, &[1u8; MIN_REF], Some((&file, 3)));
+        let a = b.finish();
+        assert_eq!(parse(a.value(0)).unwrap(), Value::Inline(b"abc"));
+        assert_eq!(
+            parse(a.value(1)).unwrap(),
+            Value::Ref {
+                file,
+                offset: 7,
+                len: 9000
+            }
+        );
+        assert!(a.is_null(2));
+        assert_eq!(parse(a.value(3)).unwrap(), Value::Inline(&[1u8; 10]));
+        assert!(
+            matches!(parse(a.value(4)).unwrap(), Value::Ref { len, .. } if len as usize == MIN_REF)
+        );
+        let mut files = BTreeSet::new();
+        referenced_files(&a, &mut files).unwrap();
+        assert_eq!(files.into_iter().collect::<Vec<_>>(), vec![file]);
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        assert!(parse(b"").is_err());
+        assert!(parse(&[2, 0]).is_err());
+        assert!(parse(&[TAG_REF, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn tag_and_untag() {
+        let plain = BinaryArray::from(vec![Some(&b"x"[..]), None, Some(&b""[..])]);
+        let t = tag(&plain);
+        assert_eq!(t.value(0), &[TAG_INLINE, b'x']);
+        assert_eq!(untag(&t).unwrap(), plain);
+    }
+
+    #[test]
+    fn paths_through_structs() {
+        let inner = Arc::new(BinaryArray::from(vec![Some(&b"ab"[..]), None])) as ArrayRef;
+        let s = StructArray::try_new(
+            vec![Field::new("data", DataType::Binary, true)].into(),
+            vec![inner],
+            None,
+        )
+        .unwrap();
+        let col: ArrayRef = Arc::new(s);
+        let path = vec!["data".to_string()];
+        let out = map_path(&col, &path, &mut |a| Ok(tag(a))).unwrap();
+        let got = at_path(&out, &path).unwrap();
+        assert_eq!(got.as_binary::<i32>().value(0), &[TAG_INLINE, b'a', b'b']);
+        assert!(got.is_null(1));
+    }
+}
