@@ -47,6 +47,18 @@ CASES = [
         "observation.joint_states.position": "joint_states['position']",
         "observation.images.camera_image": ("image", "camera_image"),
     }),
+    # Images stored as references to the bag's bytes (blob columns): the PNGs must hold
+    # the pixels themselves. Every numeric field of the IMU and of the cloud's header.
+    ("camera.bag", {
+        "observation.images.camera_image_raw": ("image", "camera_image_raw"),
+        **{f"observation.imu_data.{v}.{a}": f"imu_data['{v}']['{a}']"
+           for v, axes in [("orientation", "xyzw"), ("angular_velocity", "xyz"),
+                           ("linear_acceleration", "xyz")] for a in axes},
+        **{f"observation.imu_data.{v}_covariance": f"imu_data['{v}_covariance']"
+           for v in ["orientation", "angular_velocity", "linear_acceleration"]},
+        **{f"observation.points.{k}": f"points['{k}']"
+           for k in ["height", "width", "is_bigendian", "point_step", "row_step", "is_dense"]},
+    }),
 ]
 
 DEFAULTS = {"timestamp": "float32", "frame_index": "int64", "episode_index": "int64",

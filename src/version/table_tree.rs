@@ -306,4 +306,25 @@ mod tests {
         let kids = children(&id, &node::get_raw(&kv, &id).unwrap()).unwrap();
         assert_eq!(kids, vec![Id::of(b"c"), Id::of(b"c")]);
     }
+
+    #[test]
+    fn files_blob_values_refer_to_are_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = crate::store::meta::SledKv::open(dir.path()).unwrap();
+        let mut s = seg(3);
+        s.blobs = vec![vec!["data".into()]];
+        s.refs = vec![Id::of(b"bag")];
+        let t = TableNode {
+            schema: "00".into(),
+            segments: vec![seg(1), s],
+            key: vec![],
+        };
+        let mut w = NodeWriter::default();
+        let id = write(&kv, &mut w, &t).unwrap();
+        kv.apply(w.batch).unwrap();
+        assert_eq!(load(&kv, &id).unwrap(), t);
+        let leaf = children(&id, &node::get_raw(&kv, &id).unwrap()).unwrap()[0];
+        let kids = children(&leaf, &node::get_raw(&kv, &leaf).unwrap()).unwrap();
+        assert_eq!(kids, vec![Id::of(b"c"), Id::of(b"c"), Id::of(b"bag")]);
+    }
 }

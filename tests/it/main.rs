@@ -11,6 +11,7 @@ mod crash;
 mod dedup;
 mod diff;
 mod export;
+mod formats;
 mod hdf5;
 mod http;
 mod lineproto;
