@@ -296,18 +296,20 @@ impl<'s> Resolver<'s> {
         let mut i = m.starts.partition_point(|s| *s <= offset).saturating_sub(1);
         let mut at = offset;
         while at < end {
-            let start = m.starts[i];
+            let (start, next) = (m.starts[i], m.starts[i + 1]);
             let c = self.chunk(&m.chunks[i])?;
-            let from = (at - start) as usize;
-            let to = ((end - start) as usize).min(c.len());
-            if from >= to {
+            if c.len() as u64 != next - start {
                 return Err(corrupt(format!(
-                    "chunk {} shorter than its chunk list says",
-                    m.chunks[i]
+                    "chunk {} of {} bytes where its file's chunk list says {}",
+                    m.chunks[i],
+                    c.len(),
+                    next - start
                 )));
             }
+            let from = (at - start) as usize;
+            let to = (end.min(next) - start) as usize;
             out.write_all(&c[from..to]).expect("writing into memory");
-            at = start + to as u64;
+            at = next;
             i += 1;
         }
         Ok(())
@@ -411,6 +413,55 @@ mod tests {
         let mut files = BTreeSet::new();
         referenced_files(&a, &mut files).unwrap();
         assert_eq!(files.into_iter().collect::<Vec<_>>(), vec![file]);
+    }
+
+    #[test]
+    fn references_resolve_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::store::StoreConfig {
+            chunk_min: 1024,
+            chunk_avg: 4096,
+            chunk_max: 16384,
+            ..Default::default()
+        };
+        let store = ChunkStore::init(dir.path(), cfg).unwrap();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut w = store.writer();
+        let stored = w.put_bytes(&data).unwrap();
+        w.finish().unwrap();
+        let mut nodes = node::NodeWriter::default();
+        let file = nodes.put_chunks(store.kv(), &stored.chunks).unwrap();
+        store.publish(nodes.batch).unwrap();
+        w.keep();
+        assert!(stored.chunks.len() > 10);
+        let mut b = BinaryBuilder::new();
+        let ranges = [(0u64, 5000u32), (4090, 70_000), (299_000, 1000), (17, 0)];
+        for (o, l) in ranges {
+            append_ref(&mut b, &file, o, l);
+        }
+        append_inline(&mut b, b"inline");
+        b.append_null();
+        let tagged = b.finish();
+        let mut r = Resolver::new(&store);
+        let plain = r.resolve(&tagged).unwrap();
+        for (i, (o, l)) in ranges.iter().enumerate() {
+            assert_eq!(plain.value(i), &data[*o as usize..(*o + *l as u64) as usize]);
+        }
+        assert_eq!(plain.value(4), b"inline");
+        assert!(plain.is_null(5));
+        // A batch of them is cut where its bytes pass the limit.
+        let batch = RecordBatch::try_from_iter([("data", Arc::new(tagged) as ArrayRef)]).unwrap();
+        let path = vec![vec!["data".to_string()]];
+        let pieces = r.resolve_batch(&batch, &path, 60_000).unwrap();
+        let rows: Vec<usize> = pieces.iter().map(|p| p.num_rows()).collect();
+        assert_eq!(rows, [1, 1, 4]);
+        // Past the end of the file, or to a file that is not stored: errors.
+        let mut b = BinaryBuilder::new();
+        append_ref(&mut b, &file, 299_999, 2);
+        assert!(r.resolve(&b.finish()).is_err());
+        let mut b = BinaryBuilder::new();
+        append_ref(&mut b, &Id::of(b"nowhere"), 0, 1);
+        assert!(r.resolve(&b.finish()).is_err());
     }
 
     #[test]
