@@ -62,6 +62,11 @@ impl Sessions {
             .map_err(|e| PgWireError::ApiError(e))?;
         ctx.register_udf(version_udf());
         ctx.register_udf(to_regtype_udf());
+        // setup_pg_catalog rebuilds the session state, which registers DataFusion's
+        // `character_length` (alias `length`) over bagbase's `length(bytea)` again.
+        for f in crate::catalog::functions::all() {
+            ctx.register_udf(f);
+        }
         ctx.add_analyzer_rule(Arc::new(super::types::WidenTinyInts));
         let select = Arc::new(super::select::SelectHook::new(
             Arc::clone(shared.store.chunk_store()),

@@ -445,7 +445,10 @@ mod tests {
         let mut r = Resolver::new(&store);
         let plain = r.resolve(&tagged).unwrap();
         for (i, (o, l)) in ranges.iter().enumerate() {
-            assert_eq!(plain.value(i), &data[*o as usize..(*o + *l as u64) as usize]);
+            assert_eq!(
+                plain.value(i),
+                &data[*o as usize..(*o + *l as u64) as usize]
+            );
         }
         assert_eq!(plain.value(4), b"inline");
         assert!(plain.is_null(5));

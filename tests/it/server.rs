@@ -168,6 +168,14 @@ fn psql_over_scram_and_tls() {
         forms.trim(),
         "1|1e+20|0.5|1970-01-01 00:00:00.033|1970-01-01 00:00:00|2024-02-29|t|\\x6162"
     );
+    // length(bytea) counts bytes, as in PostgreSQL, over the wire too.
+    let lengths = s.psql_ok(
+        "reader",
+        "reader-secret",
+        "SELECT length(decode('80ff00', 'hex')), octet_length(decode('80ff00', 'hex')), \
+         length('héllo'), sum(length(data)) = sum(size_bytes) FROM messages",
+    );
+    assert_eq!(lengths.trim(), "3|3|5|t");
 
     // The database name is the ref.
     let out = s.psql(
