@@ -130,9 +130,9 @@ def compare(key, topic, ref, store):
 
 def mcap_files(manifest):
     """(key, {topic: [(log_time, value)]}) for every ROS 2 MCAP file, read by mcap_ros2."""
-    for key, facts in sorted(manifest.items()):
-        if not key.startswith("mcap/") or facts.get("profile") != "ros2":
-            continue
+    keys = [key for key, facts in sorted(manifest.items())
+            if key.startswith("mcap/") and facts.get("profile") == "ros2"]
+    for key in keys + GEN_MCAP:
         topics = {}
         for m in read_ros2_messages(str(DATA / key)):
             topics.setdefault(m.channel.topic, []).append((m.log_time_ns, plain_ros2(m.ros_msg)))
@@ -142,6 +142,9 @@ def mcap_files(manifest):
 # Generated bags (tests/data/gen): camera.bag holds images and point clouds stored as
 # references to the bag's bytes (blob columns), camera-lz4.bag the same copied.
 GEN_BAGS = ["gen/camera.bag", "gen/camera-lz4.bag", "gen/steps.bag"]
+# camera.mcap: the same frames as ROS 2 messages in uncompressed MCAP chunks (blob
+# columns too); steps.mcap: lz4 chunks.
+GEN_MCAP = ["gen/camera.mcap", "gen/steps.mcap"]
 
 HDF5_FILES = ["hdf5/robosuite-v1.0/door_panda_demo.hdf5", "hdf5/robosuite-v1.0/lift_panda_demo.hdf5",
               "hdf5/robosuite-v1.0/stack_panda_demo.hdf5", "hdf5/robosuite-v1.0/wipe_panda_demo.hdf5",

@@ -7,7 +7,7 @@ use crate::ingest::message::Stop;
 
 /// Scans and decodes `bytes` as MCAP; returns whether it was accepted. Never panics.
 pub fn scan_and_decode(bytes: &[u8]) -> bool {
-    let mut tables = BagTables::new("fuzz", None);
+    let mut tables = BagTables::new("fuzz", Some(crate::store::Id::of(b"fuzz")));
     let mut out = Vec::new();
     let res = scan::scan(bytes, &mut |ev, at| -> Result<(), Stop<FileError>> {
         out.clear();

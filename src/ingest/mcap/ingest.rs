@@ -19,7 +19,13 @@ pub fn decode_into<R: Read>(
     input: R,
     opts: &ReadOptions,
 ) -> Result<Vec<String>, crate::Error> {
-    let mut out = TopicWriter::new(file_id, None);
+    // Large binary values refer to the file's stored bytes where a message lies in it
+    // as is (an uncompressed chunk), instead of copying them.
+    let blob_file = match chunks.store().config().blobs() {
+        true => edit.root.file(file_id)?.map(|f| f.chunks),
+        false => None,
+    };
+    let mut out = TopicWriter::new(file_id, blob_file);
     let scan = scan::scan(input, &mut |ev, at| -> Result<(), Stop<McapError>> {
         out.event(edit, chunks, ev, at)
     })

@@ -177,7 +177,14 @@ pub fn scan<R: Read, E: From<McapError>>(
                 out.chunks += 1;
                 chunk(&body, at, &mut reg, &mut out, on)?
             }
-            _ => one(op, &body, body_at, at, None, &mut reg, &mut out, on)?,
+            _ => {
+                let place = Place {
+                    at,
+                    chunk_off: None,
+                    in_file: Some(body_at),
+                };
+                one(op, &body, body_at, place, &mut reg, &mut out, on)?
+            }
         }
     }
     Ok(out)
@@ -247,26 +254,52 @@ fn chunk<E: From<McapError>>(
             .into());
         }
     }
+    // An uncompressed chunk's records lie in the file as they are.
+    let records_at = match c.compression.as_str() {
+        "" => offset_in(body, c.records).map(|o| at + 9 + o),
+        _ => None,
+    };
     for r in record::chunk_records(&data) {
         let (op, off, rec) = r.map_err(|w| bad(at, w))?;
-        one(op, rec, off + 9, at, Some(off), reg, out, on)?;
+        let place = Place {
+            at,
+            chunk_off: Some(off),
+            in_file: records_at.map(|r| r + off + 9),
+        };
+        one(op, rec, off + 9, place, reg, out, on)?;
     }
     Ok(())
 }
 
-/// Handles one Header, Schema, Channel or Message record. `chunk_off` is the record's
-/// offset inside the chunk at `at`, when it is in one.
-#[allow(clippy::too_many_arguments)]
+/// Where `inner` starts in `outer`, when it is a part of it.
+fn offset_in(outer: &[u8], inner: &[u8]) -> Option<u64> {
+    let (o, i) = (outer.as_ptr() as usize, inner.as_ptr() as usize);
+    (i >= o && i + inner.len() <= o + outer.len()).then(|| (i - o) as u64)
+}
+
+/// Where a record is: the record (or its chunk) at file byte `at`, its offset inside
+/// that chunk, and the file offset of its body when the body lies in the file as is.
+struct Place {
+    at: u64,
+    chunk_off: Option<u64>,
+    in_file: Option<u64>,
+}
+
+/// Handles one Header, Schema, Channel or Message record.
 fn one<E: From<McapError>>(
     op: u8,
     body: &[u8],
     body_at: u64,
-    at: u64,
-    chunk_off: Option<u64>,
+    where_: Place,
     reg: &mut Registry,
     out: &mut Scan,
     on: &mut dyn FnMut(Event<'_>, u64) -> Result<(), E>,
 ) -> Result<(), E> {
+    let Place {
+        at,
+        chunk_off,
+        in_file,
+    } = where_;
     let place = |w: String| match chunk_off {
         Some(o) => bad(at, format!("{w} (record at chunk byte {o})")),
         None => bad(at, w),
@@ -345,7 +378,7 @@ fn one<E: From<McapError>>(
                     conn: m.channel_id as u32,
                     time: m.log_time,
                     data: m.data,
-                    offset: None,
+                    offset: in_file.and_then(|f| offset_in(body, m.data).map(|o| f + o)),
                 },
                 at,
             )?;
