@@ -217,8 +217,10 @@ impl ExecutionPlan for BlobResolveExec {
     }
 }
 
-/// One input batch (its last column says which paths it holds tagged) as resolved
-/// batches of bounded size without that column.
+/// One input batch (its last column says which paths each row's segment holds
+/// tagged) as resolved batches of bounded size without that column. A batch is one
+/// segment's rows unless an operator below merged batches, so runs of rows with the
+/// same value are resolved one after another.
 fn resolve(
     store: &ChunkStore,
     paths: &[BlobPath],
@@ -230,9 +232,22 @@ fn resolve(
         .column(n - 1)
         .as_string_opt::<i32>()
         .ok_or_else(|| DataFusionError::Internal(format!("{BLOB_COLUMN} is not text")))?;
-    let mut these: Vec<BlobPath> = Vec::new();
-    if b.num_rows() > 0 && held.is_valid(0) {
-        for i in held.value(0).split(',').filter(|s| !s.is_empty()) {
+    let plain = RecordBatch::try_new(Arc::clone(schema), b.columns()[..n - 1].to_vec())?;
+    let mut resolver = Resolver::new(store);
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < plain.num_rows() {
+        let value = held.is_valid(start).then(|| held.value(start));
+        let mut end = start + 1;
+        while end < plain.num_rows() && held.is_valid(end).then(|| held.value(end)) == value {
+            end += 1;
+        }
+        let mut these: Vec<BlobPath> = Vec::new();
+        for i in value
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+        {
             let p = i
                 .parse::<usize>()
                 .ok()
@@ -240,9 +255,13 @@ fn resolve(
                 .ok_or_else(|| DataFusionError::Internal(format!("{BLOB_COLUMN} = {i}")))?;
             these.push(p.clone());
         }
+        let run = plain.slice(start, end - start);
+        out.extend(
+            resolver
+                .resolve_batch(&run, &these, blob::BATCH_BYTES)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?,
+        );
+        start = end;
     }
-    let plain = RecordBatch::try_new(Arc::clone(schema), b.columns()[..n - 1].to_vec())?;
-    Resolver::new(store)
-        .resolve_batch(&plain, &these, blob::BATCH_BYTES)
-        .map_err(|e| DataFusionError::External(Box::new(e)))
+    Ok(out)
 }
