@@ -239,8 +239,8 @@ enum ExportFormat {
 
 /// Runs the command line; returns the process exit status.
 pub fn run() -> i32 {
-    alloc::tune();
     let cli = Cli::parse();
+    alloc::tune(matches!(cli.command, Command::Serve { .. }));
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {

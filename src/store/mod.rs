@@ -3,7 +3,7 @@
 //! Layout (normative in docs/format.md):
 //!   BAGBASE       marker with the format version
 //!   LOCK          flock'd by the one process that has the store open; holds its pid
-//!   meta/         the metadata KV (sled)
+//!   meta/         the metadata KV (redb: bagbase.redb; format-1 stores: sled)
 //!   packs/xx/<16 hex>.pack
 
 pub mod cache;
@@ -122,9 +122,19 @@ impl ChunkStore {
 
     fn open_unchecked(root: &Path, init: Option<StoreConfig>) -> Result<ChunkStore> {
         let lock = take_lock(root)?;
-        let kv =
-            meta::SledKv::open(&root.join("meta")).map_err(|e| StoreError::Meta(e.to_string()))?;
-        let kv: Arc<dyn MetaKv> = Arc::new(kv);
+        // Format 2 keeps metadata in redb, format 1 in sled (docs/format.md §3): a new
+        // store is created with the KV of its format, an existing one opened with the
+        // KV whose file is there.
+        let dir = root.join("meta");
+        let redb = match &init {
+            Some(c) => c.format_version >= 2,
+            None => meta::RedbKv::exists(&dir),
+        };
+        let kv: Arc<dyn MetaKv> = if redb {
+            Arc::new(meta::RedbKv::open(&dir)?)
+        } else {
+            Arc::new(meta::SledKv::open(&dir).map_err(|e| StoreError::Meta(e.to_string()))?)
+        };
         let config = match init {
             Some(c) => {
                 let mut b = Batch::default();

@@ -87,3 +87,17 @@ pub fn csv_rows(out: &str) -> Vec<Vec<String>> {
 pub fn manifest() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string("tests/data/MANIFEST.json").unwrap()).unwrap()
 }
+
+/// Copies a directory tree (a fixture store is opened read-write, so tests use a copy).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}

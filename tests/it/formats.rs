@@ -1,25 +1,11 @@
-//! Stores of each on-disk format version (docs/format.md): a new store is format 2 and
-//! keeps a camera bag's images as references to the bag (blob columns); the format-1
-//! store in tests/data/format1 (written by bagbase before format 2 existed, by
-//! `init` + `ingest tests/data/gen/camera.bag` + `tag v1`) still opens, reads, passes
-//! fsck and takes new ingests, which stay plain.
+//! Stores of each on-disk format version (docs/format.md): a new store is format 2,
+//! keeps its metadata in redb and a camera bag's images as references to the bag (blob
+//! columns); the format-1 store in tests/data/format1 (sled; written by bagbase before
+//! format 2 existed, by `init` + `ingest tests/data/gen/camera.bag` + `tag v1`) still
+//! opens, reads, passes fsck and takes new ingests, which stay plain.
 
-use crate::common::{csv_rows, ok};
+use crate::common::{copy_dir, csv_rows, ok};
 use std::path::Path;
-
-/// Copies a directory tree (the fixture store is opened read-write).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
 
 const FRAMES: &str =
     r#"SELECT count(*), min(md5(data)), sum(length(data)) FROM "/camera/image_raw""#;
@@ -67,6 +53,8 @@ fn a_format_1_store_reads_and_writes_without_blob_columns() {
     assert_eq!(frames[0][0], "16");
     assert_eq!(marker(&store), "bagbase store\nformat 1\n");
     assert!(ok(&store, &["fsck"]).contains("no damage found"));
+    // Its metadata stays in sled.
+    assert!(store.join("meta/db").is_file() && !store.join("meta/bagbase.redb").exists());
 }
 
 #[test]
@@ -75,6 +63,8 @@ fn a_new_store_refers_to_the_bag_and_gc_keeps_what_it_refers_to() {
     let store = dir.path().join("store");
     ok(&store, &["init"]);
     assert_eq!(marker(&store), "bagbase store\nformat 2\n");
+    // Metadata in redb (docs/format.md §3).
+    assert!(store.join("meta/bagbase.redb").is_file() && !store.join("meta/db").exists());
     ok(&store, &["ingest", "tests/data/gen/camera.bag"]);
     assert!(resolves_blobs(
         &store,

@@ -15,6 +15,11 @@ use std::sync::Arc;
 /// Rows or bytes that make a batch worth handing out.
 pub const BATCH_ROWS: usize = 64 * 1024;
 pub const BATCH_BYTES: usize = 16 << 20;
+/// Bytes all of a recording's unfinished batches may hold together: past it, the
+/// largest is handed out. Without it every table of a long recording held up to
+/// `BATCH_BYTES`, so the memory of an ingest grew with the recording (up to a bound
+/// ten times as high) instead of staying where a short one leaves it.
+pub const PENDING_BYTES: usize = 2 << 20;
 
 fn ts() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, None)
@@ -137,6 +142,8 @@ pub struct BagTables {
     conns: HashMap<u32, Connection>,
     topics: BTreeMap<String, TopicRows>,
     msgs: MessageRows,
+    /// Bytes of every unfinished batch (`messages` and the topic tables).
+    pending: usize,
     /// Topics whose messages carry another type than the one the table follows.
     pub warnings: Vec<String>,
 }
@@ -258,6 +265,7 @@ impl BagTables {
             conns: HashMap::new(),
             topics: BTreeMap::new(),
             msgs: MessageRows::default(),
+            pending: 0,
             warnings: Vec::new(),
         }
     }
@@ -329,16 +337,16 @@ impl BagTables {
         m.msg_type.append_value(&c.msg_type);
         m.size.append_value(data.len() as i64);
         let at = self.blob_file.zip(offset);
-        match &self.blob_file {
-            Some(f) if blob::append(&mut m.data, data, offset.map(|o| (f, o))) => {
-                m.bytes += blob::REF_LEN
-            }
-            Some(_) => m.bytes += data.len(),
+        let stored = match &self.blob_file {
+            Some(f) if blob::append(&mut m.data, data, offset.map(|o| (f, o))) => blob::REF_LEN,
+            Some(_) => data.len(),
             None => {
                 m.data.append_value(data);
-                m.bytes += data.len();
+                data.len()
             }
-        }
+        };
+        m.bytes += stored;
+        self.pending += stored;
         m.rows += 1;
         t.first = Some(t.first.map_or(time, |f| f.min(time)));
         t.last = Some(t.last.map_or(time, |l| l.max(time)));
@@ -367,6 +375,7 @@ impl BagTables {
                 d.ordinals.append_value(ordinal);
                 d.rows += 1;
                 d.bytes += stored;
+                self.pending += stored;
                 if d.rows >= BATCH_ROWS || d.bytes >= BATCH_BYTES {
                     let topic = c.topic.clone();
                     out.push(self.flush_topic(&topic));
@@ -377,7 +386,26 @@ impl BagTables {
         if self.msgs.rows >= BATCH_ROWS || self.msgs.bytes >= BATCH_BYTES {
             out.push(self.flush_messages());
         }
+        if self.pending > PENDING_BYTES {
+            out.push(self.flush_largest());
+        }
         Ok(())
+    }
+
+    /// Hands out the batch holding the most bytes.
+    fn flush_largest(&mut self) -> Rows {
+        let largest = self
+            .topics
+            .iter()
+            .filter_map(|(n, t)| Some((t.table.as_ref()?.bytes, n)))
+            .max();
+        match largest {
+            Some((bytes, topic)) if bytes > self.msgs.bytes => {
+                let topic = topic.clone();
+                self.flush_topic(&topic)
+            }
+            _ => self.flush_messages(),
+        }
     }
 
     fn flush_topic(&mut self, topic: &str) -> Rows {
@@ -401,6 +429,7 @@ impl BagTables {
             .downcast_ref::<StructArray>()
             .expect("root is a struct");
         cols.extend(s.columns().iter().cloned());
+        self.pending -= t.bytes;
         t.rows = 0;
         t.bytes = 0;
         Rows {
@@ -426,6 +455,7 @@ impl BagTables {
             Arc::new(m.size.finish()),
             Arc::new(m.data.finish()),
         ];
+        self.pending -= m.bytes;
         m.rows = 0;
         m.bytes = 0;
         Rows {
