@@ -203,12 +203,20 @@ impl ExecutionPlan for BlobResolveExec {
         let store = Arc::clone(&self.store);
         let paths = Arc::clone(&self.paths);
         let schema = Arc::clone(&self.schema);
+        // Each input batch becomes pieces of bounded size, resolved one at a time as
+        // the consumer asks (a batch of references can stand for gigabytes).
         let out = input.flat_map(move |b| {
-            let res = b.and_then(|b| resolve(&store, &paths, &schema, &b));
-            futures::stream::iter(match res {
-                Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
-                Err(e) => vec![Err(e)],
-            })
+            let pieces = b.and_then(|b| pieces(&paths, &schema, &b));
+            let store = Arc::clone(&store);
+            let items: Box<dyn Iterator<Item = Result<RecordBatch>> + Send> = match pieces {
+                Ok(v) => Box::new(v.into_iter().map(move |(batch, these)| {
+                    Resolver::new(&store)
+                        .resolve_rows(&batch, &these)
+                        .map_err(|e| DataFusionError::External(Box::new(e)))
+                })),
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            };
+            futures::stream::iter(items)
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             Arc::clone(&self.schema),
@@ -218,22 +226,20 @@ impl ExecutionPlan for BlobResolveExec {
 }
 
 /// One input batch (its last column says which paths each row's segment holds
-/// tagged) as resolved batches of bounded size without that column. A batch is one
-/// segment's rows unless an operator below merged batches, so runs of rows with the
-/// same value are resolved one after another.
-fn resolve(
-    store: &ChunkStore,
+/// tagged) cut into pieces of bounded resolved size, without that column, each with the
+/// paths it holds tagged. A batch is one segment's rows unless an operator below merged
+/// batches, so runs of rows with the same value are cut one after another.
+fn pieces(
     paths: &[BlobPath],
     schema: &SchemaRef,
     b: &RecordBatch,
-) -> Result<Vec<RecordBatch>> {
+) -> Result<Vec<(RecordBatch, Vec<BlobPath>)>> {
     let n = b.num_columns();
     let held = b
         .column(n - 1)
         .as_string_opt::<i32>()
         .ok_or_else(|| DataFusionError::Internal(format!("{BLOB_COLUMN} is not text")))?;
     let plain = RecordBatch::try_new(Arc::clone(schema), b.columns()[..n - 1].to_vec())?;
-    let mut resolver = Resolver::new(store);
     let mut out = Vec::new();
     let mut start = 0;
     while start < plain.num_rows() {
@@ -256,11 +262,11 @@ fn resolve(
             these.push(p.clone());
         }
         let run = plain.slice(start, end - start);
-        out.extend(
-            resolver
-                .resolve_batch(&run, &these, blob::BATCH_BYTES)
-                .map_err(|e| DataFusionError::External(Box::new(e)))?,
-        );
+        let ranges = blob::pieces(&run, &these, blob::BATCH_BYTES)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        for r in ranges {
+            out.push((run.slice(r.start, r.len()), these.clone()));
+        }
         start = end;
     }
     Ok(out)

@@ -7,7 +7,7 @@
 
 use super::{dir_name, io, ExportError, ExportedTable};
 use crate::store::{ChunkStore, Id};
-use crate::version::blob::{self, Resolver};
+use crate::version::blob;
 use crate::version::manifest::{self, Root, SegmentMeta, StatValue};
 use crate::version::segment;
 use datafusion::arrow::array::{new_null_array, RecordBatch};
@@ -99,12 +99,11 @@ fn write_segment(
     }
     let f = std::fs::File::create(file).map_err(io(file))?;
     let mut w = ArrowWriter::try_new(f, schema.clone(), None).map_err(|e| bad(&e))?;
-    let mut resolver = Resolver::new(chunks);
     let batches = reader.with_batch_size(1024).build().map_err(|e| bad(&e))?;
     for b in batches {
         let b = b.map_err(|e| bad(&e))?;
-        for b in resolver.resolve_batch(&b, &s.blobs, blob::BATCH_BYTES)? {
-            write_batch(&mut w, schema, &b).map_err(|e| bad(&e))?;
+        for b in blob::resolved(chunks, b, &s.blobs, blob::BATCH_BYTES)? {
+            write_batch(&mut w, schema, &b?).map_err(|e| bad(&e))?;
         }
     }
     w.close().map_err(|e| bad(&e))?;

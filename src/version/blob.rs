@@ -340,46 +340,64 @@ impl<'s> Resolver<'s> {
         Ok(b.finish())
     }
 
-    /// `batch` with every column at `paths` resolved, cut into batches whose resolved
-    /// values hold at most about `max_bytes` (at least one row each).
-    pub fn resolve_batch(
-        &mut self,
-        batch: &RecordBatch,
-        paths: &[BlobPath],
-        max_bytes: u64,
-    ) -> Result<Vec<RecordBatch>> {
-        if paths.is_empty() {
-            return Ok(vec![batch.clone()]);
-        }
-        let mut sizes = vec![0u64; batch.num_rows()];
-        for p in paths {
-            let Some(a) = column_of(batch, p).and_then(|c| at_path(c, &p[1..])) else {
-                continue;
-            };
-            let a = a
-                .as_binary_opt::<i32>()
-                .ok_or_else(|| corrupt(format!("a binary blob column, found {}", a.data_type())))?;
-            for (s, v) in sizes.iter_mut().zip(a.iter()) {
-                if let Some(v) = v {
-                    *s += resolved_len(v)?;
-                }
-            }
-        }
-        let mut out = Vec::new();
-        let mut start = 0;
-        while start < sizes.len() {
-            let mut end = start;
-            let mut bytes = 0u64;
-            while end < sizes.len() && (end == start || bytes + sizes[end] <= max_bytes) {
-                bytes += sizes[end];
-                end += 1;
-            }
-            let piece = batch.slice(start, end - start);
-            out.push(map_batch(&piece, paths, &mut |a| self.resolve(a))?);
-            start = end;
-        }
-        Ok(out)
+    /// `batch` with every column at `paths` resolved (cut it with `pieces` first).
+    pub fn resolve_rows(&mut self, batch: &RecordBatch, paths: &[BlobPath]) -> Result<RecordBatch> {
+        map_batch(batch, paths, &mut |a| self.resolve(a))
     }
+}
+
+/// Row ranges of `batch` whose resolved blob values hold at most about `max_bytes` (at
+/// least one row each): a row group of references can stand for gigabytes, so readers
+/// resolve one piece at a time.
+pub fn pieces(
+    batch: &RecordBatch,
+    paths: &[BlobPath],
+    max_bytes: u64,
+) -> Result<Vec<std::ops::Range<usize>>> {
+    if paths.is_empty() {
+        return Ok(std::iter::once(0..batch.num_rows()).collect());
+    }
+    let mut sizes = vec![0u64; batch.num_rows()];
+    for p in paths {
+        let Some(a) = column_of(batch, p).and_then(|c| at_path(c, &p[1..])) else {
+            continue;
+        };
+        let a = a
+            .as_binary_opt::<i32>()
+            .ok_or_else(|| corrupt(format!("a binary blob column, found {}", a.data_type())))?;
+        for (s, v) in sizes.iter_mut().zip(a.iter()) {
+            if let Some(v) = v {
+                *s += resolved_len(v)?;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < sizes.len() {
+        let mut end = start;
+        let mut bytes = 0u64;
+        while end < sizes.len() && (end == start || bytes + sizes[end] <= max_bytes) {
+            bytes += sizes[end];
+            end += 1;
+        }
+        out.push(start..end);
+        start = end;
+    }
+    Ok(out)
+}
+
+/// The resolved pieces of `batch`, each resolved when it is asked for.
+pub fn resolved<'s>(
+    store: &'s ChunkStore,
+    batch: RecordBatch,
+    paths: &'s [BlobPath],
+    max_bytes: u64,
+) -> Result<impl Iterator<Item = Result<RecordBatch>> + 's> {
+    let ranges = pieces(&batch, paths, max_bytes)?;
+    let mut resolver = Resolver::new(store);
+    Ok(ranges
+        .into_iter()
+        .map(move |r| resolver.resolve_rows(&batch.slice(r.start, r.len()), paths)))
 }
 
 #[cfg(test)]
@@ -455,9 +473,18 @@ mod tests {
         // A batch of them is cut where its bytes pass the limit.
         let batch = RecordBatch::try_from_iter([("data", Arc::new(tagged) as ArrayRef)]).unwrap();
         let path = vec![vec!["data".to_string()]];
-        let pieces = r.resolve_batch(&batch, &path, 60_000).unwrap();
-        let rows: Vec<usize> = pieces.iter().map(|p| p.num_rows()).collect();
+        let ranges = pieces(&batch, &path, 60_000).unwrap();
+        assert_eq!(ranges, [0..1, 1..2, 2..6]);
+        let got: Vec<RecordBatch> = resolved(&store, batch, &path, 60_000)
+            .unwrap()
+            .collect::<Result<_>>()
+            .unwrap();
+        let rows: Vec<usize> = got.iter().map(|p| p.num_rows()).collect();
         assert_eq!(rows, [1, 1, 4]);
+        assert_eq!(
+            got[1].column(0).as_binary::<i32>().value(0),
+            &data[4090..74_090]
+        );
         // Past the end of the file, or to a file that is not stored: errors.
         let mut b = BinaryBuilder::new();
         append_ref(&mut b, &file, 299_999, 2);

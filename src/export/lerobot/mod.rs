@@ -13,7 +13,7 @@ pub mod stats;
 use crate::export::{io, read_segment, ExportError};
 use crate::ingest::Progress;
 use crate::store::ChunkStore;
-use crate::version::blob::{self, Resolver};
+use crate::version::blob;
 use crate::version::manifest::{self, Root, SegmentMeta, StatValue};
 use crate::version::segment;
 use datafusion::arrow::array::*;
@@ -280,17 +280,15 @@ fn write_all(
             let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
                 .and_then(|b| b.with_batch_size(1024).build())
                 .map_err(|e| bad(e.to_string()))?;
-            // Blob columns (camera images) turn into their bytes, in bounded batches.
-            let mut resolver = Resolver::new(chunks);
-            let batches = reader.flat_map(|b| {
-                let out = b.map_err(|e| e.to_string()).and_then(|b| {
-                    resolver
-                        .resolve_batch(&b, &s.blobs, blob::BATCH_BYTES)
+            // Blob columns (camera images) turn into their bytes, a bounded batch at a
+            // time (a batch of 1,024 references can stand for gigabytes).
+            let batches = reader.flat_map(|b| -> Box<dyn Iterator<Item = _>> {
+                match b.map_err(|e| e.to_string()).and_then(|b| {
+                    blob::resolved(chunks, b, &s.blobs, blob::BATCH_BYTES)
                         .map_err(|e| e.to_string())
-                });
-                match out {
-                    Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
-                    Err(e) => vec![Err(e)],
+                }) {
+                    Ok(pieces) => Box::new(pieces.map(|p| p.map_err(|e| e.to_string()))),
+                    Err(e) => Box::new(std::iter::once(Err(e))),
                 }
             });
             for b in batches {
