@@ -227,15 +227,20 @@ static FILES: LazyLock<Lru<Id, Arc<FileMap>>> = LazyLock::new(|| Lru::new(64 << 
 /// Turns tagged columns into plain binary, reading referenced bytes from the store.
 pub struct Resolver<'s> {
     store: &'s ChunkStore,
+    /// Whether chunks go through the store's chunk cache (queries come back to the
+    /// same frames; an export reads every one once and would only push out the rest).
+    cached: bool,
     /// The file map and chunk used last (a batch's references are usually in order).
     map: Option<(Id, Arc<FileMap>)>,
     chunk: Option<(Id, bytes::Bytes)>,
 }
 
 impl<'s> Resolver<'s> {
+    /// A resolver for queries: chunks through the store's chunk cache.
     pub fn new(store: &'s ChunkStore) -> Self {
         Resolver {
             store,
+            cached: true,
             map: None,
             chunk: None,
         }
@@ -276,7 +281,10 @@ impl<'s> Resolver<'s> {
                 return Ok(b.clone());
             }
         }
-        let b = self.store.read_chunk_cached(id)?;
+        let b = match self.cached {
+            true => self.store.read_chunk_cached(id)?,
+            false => bytes::Bytes::from(self.store.read_chunk(id)?),
+        };
         self.chunk = Some((*id, b.clone()));
         Ok(b)
     }
@@ -386,7 +394,8 @@ pub fn pieces(
     Ok(out)
 }
 
-/// The resolved pieces of `batch`, each resolved when it is asked for.
+/// The resolved pieces of `batch`, each resolved when it is asked for; for readers of
+/// every row (exports): chunks are read without the chunk cache.
 pub fn resolved<'s>(
     store: &'s ChunkStore,
     batch: RecordBatch,
@@ -394,7 +403,10 @@ pub fn resolved<'s>(
     max_bytes: u64,
 ) -> Result<impl Iterator<Item = Result<RecordBatch>> + 's> {
     let ranges = pieces(&batch, paths, max_bytes)?;
-    let mut resolver = Resolver::new(store);
+    let mut resolver = Resolver {
+        cached: false,
+        ..Resolver::new(store)
+    };
     Ok(ranges
         .into_iter()
         .map(move |r| resolver.resolve_rows(&batch.slice(r.start, r.len()), paths)))
