@@ -1,7 +1,7 @@
 //! Whole-program behaviour of the CLI: errors name what is wrong, failed commands change
 //! nothing, one process holds a store, fsck finds damage, gc frees space.
 
-use crate::common::{bagbase, fails, ok, snapshot};
+use crate::common::{bagbase, fails, ok, snapshot, walk};
 use std::io::{Read, Seek, SeekFrom, Write};
 
 #[test]
@@ -124,21 +124,6 @@ impl Read for FailingReader {
         self.left -= n;
         Ok(n)
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! format 2 existed, by `init` + `ingest tests/data/gen/camera.bag` + `tag v1`) still
 //! opens, reads, passes fsck and takes new ingests, which stay plain.
 
-use crate::common::{copy_dir, csv_rows, ok};
+use crate::common::{copy_dir, csv_rows, ok, walk};
 use std::path::Path;
 
 const FRAMES: &str =
@@ -94,19 +94,6 @@ fn a_new_store_refers_to_the_bag_and_gc_keeps_what_it_refers_to() {
         std::fs::read(&bags[0]).unwrap(),
         std::fs::read("tests/data/gen/camera.bag").unwrap()
     );
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
