@@ -498,6 +498,12 @@ impl Store {
         self.plans.valid(self.chunks.generation())
     }
 
+    /// How many generic plans `sql` holds now: statement shapes whose WHERE literals
+    /// are bound into one plan (`catalog::template`).
+    pub fn generic_plans(&self) -> usize {
+        self.plans.valid_generic(self.chunks.generation())
+    }
+
     /// The `episode_id`s of the episodes at `reference` where the SQL condition `cond`
     /// holds (`export --format lerobot --where`).
     pub async fn episode_ids(&self, reference: &str, cond: &str) -> Result<HashSet<String>> {

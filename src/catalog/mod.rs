@@ -13,6 +13,7 @@ pub mod reader;
 pub mod segments;
 pub mod summary;
 pub mod system;
+pub mod template;
 pub mod user_tables;
 pub mod walk;
 

@@ -25,18 +25,28 @@
 //! An aggregate's min/max dynamic filter is made with the aggregate and survives the
 //! reset, so a kept plan is made without pushing it down (the one thing it gives up).
 
+use super::segments::SegmentTable;
+use super::template;
 use crate::store::ChunkStore;
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::default_table_source::source_as_provider;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::ScalarValue;
 use datafusion::error::Result;
+use datafusion::execution::session_state::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder, TaskContext};
 use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
 use datafusion::physical_optimizer::optimizer::ConfigOnlyContext;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::physical_plan::{execute_stream, ExecutionPlan};
+use datafusion::prelude::SessionConfig;
 use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 use futures::TryStreamExt;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
@@ -111,6 +121,26 @@ struct Inner {
     /// a statement's second run on, so one-off statements (a point lookup with its
     /// own literals) neither pay for keeping nor push out the plans of repeated ones.
     seen: HashSet<u64>,
+    /// (ref, statement with its WHERE literals as placeholders) → generic plan
+    /// (`template`), made the second time a statement of that shape comes.
+    generic: HashMap<(String, String), Generic>,
+}
+
+/// What the cache knows of a statement shape.
+#[derive(Clone)]
+enum Generic {
+    /// Seen once at this generation.
+    Seen,
+    Ready(Arc<GenericPlan>),
+    /// No generic plan serves it (see `template::check`): planned per run.
+    Refused,
+}
+
+/// A plan made with sentinels where the placeholders were.
+struct GenericPlan {
+    entry: Entry,
+    sentinels: Vec<ScalarValue>,
+    types: Vec<DataType>,
 }
 
 /// What the cache has for a statement.
@@ -139,7 +169,7 @@ impl PlanCache {
         sql: &str,
     ) -> Result<Vec<RecordBatch>> {
         let answer = self
-            .execute(store.generation(), reference, sql, sql, || {
+            .execute(store.generation(), reference, sql, sql, None, || {
                 super::session_context(Arc::clone(store), reference)
             })
             .await?;
@@ -157,7 +187,8 @@ impl PlanCache {
         reference: &str,
         key: &str,
         sql: &str,
-        ctx: impl FnOnce() -> SessionContext,
+        statement: Option<&Statement>,
+        ctx: impl Fn() -> SessionContext,
     ) -> Result<Answer> {
         let key = (reference.to_string(), key.to_string());
         let lookup = self.get(generation, &key);
@@ -166,6 +197,14 @@ impl PlanCache {
                 schema: Arc::clone(&entry.schema),
                 batches: entry.run(false)?,
             });
+        }
+        if sql.len() <= MAX_SQL_BYTES {
+            if let Some(answer) = self
+                .generic(generation, reference, sql, statement, &ctx)
+                .await?
+            {
+                return Ok(answer);
+            }
         }
         let ctx = ctx();
         let state = ctx.state();
@@ -179,20 +218,9 @@ impl PlanCache {
                 .await?;
             return Ok(Answer { schema, batches });
         }
-        let rules = state.physical_optimizers();
-        let split = rules
-            .iter()
-            .position(|r| r.name() == FINISH_FROM)
-            .unwrap_or(rules.len());
-        let finish = Arc::new(rules[split..].to_vec());
-        let prefix = rules[..split].to_vec();
-        let mut config = state.config().clone();
-        config
-            .options_mut()
-            .optimizer
-            .enable_aggregate_dynamic_filter_pushdown = false;
-        let planning = SessionStateBuilder::new_from_existing(state)
-            .with_config(config)
+        let (prefix, finish) = split_rules(&state);
+        let planning = SessionStateBuilder::new_from_existing(state.clone())
+            .with_config(keeping_config(&state))
             .with_physical_optimizer_rules(prefix)
             .build();
         let plan = planning.create_physical_plan(&logical).await?;
@@ -208,6 +236,86 @@ impl PlanCache {
             schema,
             batches: entry.run(true)?,
         })
+    }
+
+    /// Runs `sql` through the generic plan of its shape when there is one (and makes
+    /// it the second time the shape comes); `None`: plan it as usual.
+    async fn generic(
+        &self,
+        generation: u64,
+        reference: &str,
+        sql: &str,
+        statement: Option<&Statement>,
+        ctx: &impl Fn() -> SessionContext,
+    ) -> Result<Option<Answer>> {
+        let parsed;
+        let statement = match statement {
+            Some(s) => s,
+            None => {
+                let Ok(mut all) = Parser::parse_sql(&GenericDialect {}, sql) else {
+                    return Ok(None);
+                };
+                if all.len() != 1 {
+                    return Ok(None);
+                }
+                parsed = all.remove(0);
+                &parsed
+            }
+        };
+        let Some(normalized) = template::normalize(statement) else {
+            return Ok(None);
+        };
+        let key = (reference.to_string(), normalized.key);
+        let known = {
+            let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            if g.generation != generation {
+                return Ok(None);
+            }
+            if g.generic.len() >= MAX_SEEN {
+                g.generic.clear();
+            }
+            let known = g.generic.get(&key).cloned();
+            if known.is_none() {
+                g.generic.insert(key.clone(), Generic::Seen);
+            }
+            known
+        };
+        let (plan, first) = match known {
+            None | Some(Generic::Refused) => return Ok(None),
+            Some(Generic::Ready(plan)) => (plan, false),
+            Some(Generic::Seen) => {
+                let made = make_generic(&key.1, &ctx()).await.unwrap_or(None);
+                let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(plan) = made else {
+                    if g.generation == generation {
+                        g.generic.insert(key, Generic::Refused);
+                    }
+                    return Ok(None);
+                };
+                let plan = Arc::new(plan);
+                if g.generation == generation {
+                    g.generic.insert(key, Generic::Ready(Arc::clone(&plan)));
+                }
+                (plan, true)
+            }
+        };
+        let values: Option<Vec<ScalarValue>> = normalized
+            .values
+            .iter()
+            .zip(&plan.types)
+            .map(|(v, t)| template::convert(v, t))
+            .collect();
+        let Some(values) = values else {
+            return Ok(None);
+        };
+        let entry = Entry {
+            plan: template::bind(&plan.entry.plan, &plan.sentinels, &values)?,
+            ..plan.entry.clone()
+        };
+        Ok(Some(Answer {
+            schema: Arc::clone(&entry.schema),
+            batches: entry.run(first)?,
+        }))
     }
 
     /// Runs the plan kept under `key` for `reference` at `generation`, if there is one
@@ -233,6 +341,7 @@ impl PlanCache {
         if g.generation != generation {
             g.plans.clear();
             g.seen.clear();
+            g.generic.clear();
             g.generation = generation;
         }
         if let Some(entry) = g.plans.get(key) {
@@ -261,6 +370,18 @@ impl PlanCache {
         g.plans.insert(key, entry);
     }
 
+    /// Generic plans made that are still valid at the store's `generation` (tests).
+    pub fn valid_generic(&self, generation: u64) -> usize {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if g.generation != generation {
+            return 0;
+        }
+        g.generic
+            .values()
+            .filter(|v| matches!(v, Generic::Ready(_)))
+            .count()
+    }
+
     /// Plans kept that are still valid at the store's `generation` (tests).
     pub fn valid(&self, generation: u64) -> usize {
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -272,9 +393,122 @@ impl PlanCache {
     }
 }
 
+/// The config a kept plan is made with: the session's, without the aggregate's
+/// dynamic filter (see the module doc).
+fn keeping_config(state: &SessionState) -> SessionConfig {
+    let mut config = state.config().clone();
+    config
+        .options_mut()
+        .optimizer
+        .enable_aggregate_dynamic_filter_pushdown = false;
+    config
+}
+
+/// The physical rules a kept plan is made with, and those each run applies.
+fn split_rules(state: &SessionState) -> (Rules, Arc<Rules>) {
+    let rules = state.physical_optimizers();
+    let split = rules
+        .iter()
+        .position(|r| r.name() == FINISH_FROM)
+        .unwrap_or(rules.len());
+    (rules[..split].to_vec(), Arc::new(rules[split..].to_vec()))
+}
+
+/// The generic plan of `key` (a statement with placeholders, `template`), if one can
+/// serve it: a read-only immutable query whose placeholders DataFusion types as
+/// bagbase binds them, whose placeholder filters reach only segment tables, and whose
+/// plan passes `template::check`.
+async fn make_generic(key: &str, ctx: &SessionContext) -> Result<Option<GenericPlan>> {
+    let state = ctx.state();
+    let logical = state.create_logical_plan(key).await?;
+    if !is_read_only(&logical, true)? {
+        return Ok(None);
+    }
+    let logical = state.optimize(&logical)?;
+    let found = logical.get_parameter_types()?;
+    let mut types = Vec::with_capacity(found.len());
+    for k in 1..=found.len() {
+        match found.get(&format!("${k}")) {
+            Some(Some(t)) => types.push(t.clone()),
+            _ => return Ok(None),
+        }
+    }
+    let sentinels: Option<Vec<ScalarValue>> = types
+        .iter()
+        .enumerate()
+        .map(|(k, t)| template::sentinel(t, k))
+        .collect();
+    let others: Option<Vec<ScalarValue>> = types
+        .iter()
+        .enumerate()
+        .map(|(k, t)| template::sentinel(t, k + types.len()))
+        .collect();
+    let (Some(sentinels), Some(others)) = (sentinels, others) else {
+        return Ok(None);
+    };
+    if !placeholder_filters_on_segments(&logical)? {
+        return Ok(None);
+    }
+    let logical = logical.with_param_values(sentinels.clone())?;
+    let (prefix, finish) = split_rules(&state);
+    let planning = SessionStateBuilder::new_from_existing(state)
+        .with_config(keeping_config(&ctx.state()).with_extension(Arc::new(template::Generic)))
+        .with_physical_optimizer_rules(prefix)
+        .build();
+    let plan = planning
+        .query_planner()
+        .create_physical_plan(&logical, &planning)
+        .await?;
+    if !template::check(&plan, &sentinels, &others)? {
+        return Ok(None);
+    }
+    Ok(Some(GenericPlan {
+        entry: Entry {
+            plan,
+            finish,
+            task: planning.task_ctx(),
+            schema: Arc::new(logical.schema().as_arrow().clone()),
+            finished: Arc::new(AtomicBool::new(false)),
+        },
+        sentinels,
+        types,
+    }))
+}
+
+/// Whether every table scan given a filter with a placeholder reads a segment table
+/// (other tables may use a filter's value while planning, e.g. an index lookup, and
+/// a sentinel must not be looked up).
+fn placeholder_filters_on_segments(plan: &LogicalPlan) -> Result<bool> {
+    let mut ok = true;
+    plan.apply_with_subqueries(|p| {
+        if let LogicalPlan::TableScan(scan) = p {
+            let mut has = false;
+            for f in &scan.filters {
+                f.apply(|e| {
+                    has |= matches!(e, Expr::Placeholder(_));
+                    Ok(TreeNodeRecursion::Continue)
+                })?;
+            }
+            if has {
+                ok &= source_as_provider(&scan.source)
+                    .map(|t| t.downcast_ref::<SegmentTable>().is_some())
+                    .unwrap_or(false);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(ok)
+}
+
 /// Whether `Store::sql` keeps this statement's plan: a read-only query whose every
 /// function (subqueries included) is immutable.
 pub fn cacheable(plan: &LogicalPlan) -> Result<bool> {
+    is_read_only(plan, false)
+}
+
+/// A read-only query whose every function is immutable; placeholders count as
+/// volatile unless `placeholders` (a generic plan binds them).
+fn is_read_only(plan: &LogicalPlan, placeholders: bool) -> Result<bool> {
     let mut ok = true;
     plan.apply_with_subqueries(|p| {
         let read_only = !matches!(
@@ -297,7 +531,7 @@ pub fn cacheable(plan: &LogicalPlan) -> Result<bool> {
                 let volatility = match e {
                     Expr::ScalarFunction(f) => Some(f.func.signature().volatility),
                     Expr::AggregateFunction(f) => Some(f.func.signature().volatility),
-                    Expr::Placeholder(_) => Some(Volatility::Volatile),
+                    Expr::Placeholder(_) if !placeholders => Some(Volatility::Volatile),
                     _ => None,
                 };
                 if volatility.is_some_and(|v| v != Volatility::Immutable) {

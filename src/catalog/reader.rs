@@ -6,6 +6,7 @@
 
 use crate::store::cache::Lru;
 use crate::store::{ChunkStore, Id};
+use crate::version::manifest::SegmentMeta;
 use bytes::Bytes;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::ParquetFileReaderFactory;
@@ -27,13 +28,15 @@ pub struct SegmentChunks {
     /// The segment's id (the SHA-256 of its Parquet bytes).
     pub segment: Id,
     pub chunks: Vec<(Id, u32)>,
+    /// The segment's entry (statistics), on the scans of generic plans, which prune
+    /// segments when values are bound (`catalog::template`).
+    pub meta: Option<Arc<SegmentMeta>>,
 }
 
-/// Parsed segment footers by segment id and page-index policy, shared by every store
+/// Parsed segment footers, page index included, by segment id, shared by every store
 /// and query of the process (a segment id names its bytes, so an entry never goes
 /// stale). Weighed by `ParquetMetaData::memory_size`.
-static FOOTERS: LazyLock<Lru<(Id, u8), Arc<ParquetMetaData>>> =
-    LazyLock::new(|| Lru::new(64 << 20));
+static FOOTERS: LazyLock<Lru<Id, Arc<ParquetMetaData>>> = LazyLock::new(|| Lru::new(64 << 20));
 
 #[derive(Debug)]
 pub struct SegmentReaderFactory {
@@ -133,31 +136,25 @@ impl AsyncFileReader for SegmentReader {
 
     fn get_metadata<'a>(
         &'a mut self,
-        options: Option<&'a ArrowReaderOptions>,
+        _options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, Result<Arc<ParquetMetaData>, ParquetError>> {
         let size = self.size();
-        let policy = options
-            .map(|o| o.column_index_policy())
-            .unwrap_or(PageIndexPolicy::Skip);
-        let key = (
-            self.segment,
-            match policy {
-                PageIndexPolicy::Skip => 0,
-                PageIndexPolicy::Optional => 1,
-                PageIndexPolicy::Required => 2,
-            },
-        );
+        let segment = self.segment;
         async move {
-            if let Some(md) = FOOTERS.get(&key) {
+            if let Some(md) = FOOTERS.get(&segment) {
                 return Ok(md);
             }
+            // With its page index whatever was asked: DataFusion's opener asks without
+            // and then loads the index itself when a predicate can use it — a deep copy
+            // of the footer and a read of the index on every open. A reader may give
+            // the index unasked (the opener checks before loading it).
             let md = Arc::new(
                 ParquetMetaDataReader::new()
-                    .with_page_index_policy(policy)
+                    .with_page_index_policy(PageIndexPolicy::Optional)
                     .load_and_finish(self, size)
                     .await?,
             );
-            FOOTERS.insert(key, Arc::clone(&md), md.memory_size());
+            FOOTERS.insert(segment, Arc::clone(&md), md.memory_size());
             Ok(md)
         }
         .boxed()

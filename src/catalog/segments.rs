@@ -6,6 +6,7 @@
 
 use super::blobs;
 use super::reader::{SegmentChunks, SegmentReaderFactory};
+use super::template::Generic;
 use crate::store::cache::Lru;
 use crate::store::{ChunkStore, Id};
 use crate::version::blob::BlobPath;
@@ -26,7 +27,7 @@ use datafusion::error::Result;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_expr::create_physical_expr;
+use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::ExecutionPlan;
@@ -185,24 +186,17 @@ impl TableProvider for SegmentTable {
             )?),
             None => None,
         };
+        // A generic plan (`template`) keeps every segment: it prunes when bound.
+        let generic = state.config().get_extension::<Generic>().is_some();
         let mut keep: Vec<&SegmentMeta> = self.segments.iter().collect();
-        if let Some(p) = &predicate {
-            if let Some(pp) = PruningPredicateBuilder::new()
-                .with_file_schema(Arc::clone(&self.schema))
-                .build(Arc::clone(p))
-            {
-                let stats = SegmentStats {
-                    schema: &self.schema,
-                    segments: &keep,
-                };
-                if let Ok(mask) = pp.prune(&stats) {
-                    keep = keep
-                        .into_iter()
-                        .zip(mask)
-                        .filter(|(_, k)| *k)
-                        .map(|(s, _)| s)
-                        .collect();
-                }
+        if let (Some(p), false) = (&predicate, generic) {
+            if let Some(mask) = prune_mask(&self.schema, &keep, p) {
+                keep = keep
+                    .into_iter()
+                    .zip(mask)
+                    .filter(|(_, k)| *k)
+                    .map(|(s, _)| s)
+                    .collect();
             }
         }
         if keep.is_empty() {
@@ -241,6 +235,7 @@ impl TableProvider for SegmentTable {
             f.extensions.insert(SegmentChunks {
                 segment: s.id,
                 chunks,
+                meta: generic.then(|| Arc::new(s.clone())),
             });
             if !blob_paths.is_empty() {
                 f = f.with_partition_values(vec![ScalarValue::Utf8(Some(blobs::held_value(
@@ -290,6 +285,19 @@ impl TableProvider for SegmentTable {
             blob_paths,
         )?))
     }
+}
+
+/// Which of `segments` the predicate may match, by their statistics (`None`: it
+/// cannot tell).
+pub fn prune_mask(
+    schema: &SchemaRef,
+    segments: &[&SegmentMeta],
+    predicate: &Arc<dyn PhysicalExpr>,
+) -> Option<Vec<bool>> {
+    let pp = PruningPredicateBuilder::new()
+        .with_file_schema(Arc::clone(schema))
+        .build(Arc::clone(predicate))?;
+    pp.prune(&SegmentStats { schema, segments }).ok()
 }
 
 fn split_groups(files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {

@@ -90,9 +90,14 @@ impl SelectHook {
             .and_then(|ms| ms.parse().ok())
             .map(Duration::from_millis);
         let generation = self.store.generation();
-        let started = self
-            .plans
-            .execute(generation, &self.reference, key, &sql, || ctx.clone());
+        let started = self.plans.execute(
+            generation,
+            &self.reference,
+            key,
+            &sql,
+            Some(statement),
+            || ctx.clone(),
+        );
         let answer = match timeout {
             Some(t) => tokio::time::timeout(t, started)
                 .await

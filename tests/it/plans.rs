@@ -98,3 +98,173 @@ fn kept_plans_rerun_and_see_every_change() {
     assert!(sql(clock, None)[0] >= 2024);
     assert_eq!(store.cached_plans(), kept);
 }
+
+/// A table of five segments (four episodes × 50 steps each): episode_id Int64,
+/// step_index Int32, obs Float64, name Utf8.
+fn segments(store: &Store) {
+    use bagbase::datafusion::arrow::array::{Float64Array, Int32Array, Int64Array, StringArray};
+    use bagbase::datafusion::arrow::datatypes::{Field, Schema};
+    use std::sync::Arc;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("episode_id", DataType::Int64, false),
+        Field::new("step_index", DataType::Int32, false),
+        Field::new("obs", DataType::Float64, true),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    let mut t = store
+        .edit_table("main", "t", &["episode_id", "step_index"])
+        .unwrap();
+    for first in (0..20i64).step_by(4) {
+        let (mut e, mut s, mut o, mut n) = (vec![], vec![], vec![], vec![]);
+        for ep in first..first + 4 {
+            for st in 0..50i32 {
+                e.push(ep);
+                s.push(st);
+                o.push((st % 7 == 3).then_some(ep as f64 * 0.5 + st as f64 / 8.0));
+                n.push(Some(
+                    ["alpha", "beta", "gamma"][(ep as usize + st as usize) % 3],
+                ));
+            }
+        }
+        let b = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int64Array::from(e)),
+                Arc::new(Int32Array::from(s)),
+                Arc::new(Float64Array::from(o)),
+                Arc::new(StringArray::from(n)),
+            ],
+        )
+        .unwrap();
+        t.append(&[b]).unwrap();
+    }
+    t.publish().unwrap();
+}
+
+/// Statements that differ only in their WHERE literals share a generic plan
+/// (src/catalog/template.rs): each answer equals the one a new session plans from
+/// scratch, for values inside, between and outside the segments, and values that do
+/// not convert to the column's type are planned as usual.
+#[test]
+fn generic_plans_bind_new_values() {
+    use bagbase::datafusion::arrow::util::pretty::pretty_format_batches;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path(), Default::default()).unwrap();
+    segments(&store);
+    let text = |b: &[RecordBatch]| {
+        let mut lines: Vec<String> = pretty_format_batches(b)
+            .unwrap()
+            .to_string()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let fresh = |q: &str| {
+        let ctx = store.session_context_at("main").unwrap();
+        text(
+            &rt.block_on(async { ctx.sql(q).await?.collect().await })
+                .unwrap(),
+        )
+    };
+    let shapes: Vec<Box<dyn Fn(i64, i64) -> String>> = vec![
+        Box::new(|a, b| {
+            format!("SELECT episode_id, step_index, obs FROM t WHERE episode_id = {a} AND step_index = {b}")
+        }),
+        Box::new(|a, b| {
+            format!(
+                "SELECT count(*), sum(obs) FROM t WHERE episode_id BETWEEN {a} AND {}",
+                a + b % 9
+            )
+        }),
+        Box::new(|a, b| {
+            format!("SELECT name, count(*) FROM t WHERE name IN ('{}', 'gamma') AND step_index >= {b} GROUP BY name", ["alpha", "beta", "zeta"][a.unsigned_abs() as usize % 3])
+        }),
+        Box::new(|a, b| {
+            format!("SELECT episode_id, step_index FROM t WHERE obs > {}.25 AND episode_id < {a} ORDER BY episode_id DESC, step_index LIMIT 3", b % 6)
+        }),
+        Box::new(|a, b| {
+            format!("SELECT count(*) FROM t x JOIN t y ON x.episode_id = y.episode_id WHERE x.step_index = {b} AND y.step_index <> {a}")
+        }),
+        Box::new(|a, _| {
+            format!("SELECT count(*) FROM t WHERE episode_id > {a} AND (name = 'beta' OR NOT step_index < 40)")
+        }),
+    ];
+    let values = [
+        (3, 7),
+        (17, 49),
+        (0, 0),
+        (19, 12),
+        (-1, 3),
+        (999, 60),
+        (8, 25),
+        (12, 33),
+    ];
+    for (i, shape) in shapes.iter().enumerate() {
+        for (a, b) in values {
+            let q = shape(a, b);
+            let got = text(&rt.block_on(store.sql(&q, None)).unwrap());
+            assert_eq!(got, fresh(&q), "shape {i}: {q}");
+        }
+    }
+    assert_eq!(
+        store.generic_plans(),
+        shapes.len(),
+        "every shape has its generic plan"
+    );
+
+    // Values a generic plan cannot take (a fraction or a number beyond the Int32
+    // column, a string against a number) are planned with their literal.
+    for q in [
+        "SELECT count(*) FROM t WHERE episode_id = 3 AND step_index = 5.5",
+        "SELECT count(*) FROM t WHERE episode_id = 3 AND step_index < 3000000000",
+        "SELECT count(*) FROM t WHERE episode_id = 3 AND step_index > -3000000000",
+    ] {
+        assert_eq!(
+            text(&rt.block_on(store.sql(q, None)).unwrap()),
+            fresh(q),
+            "{q}"
+        );
+    }
+
+    // A write drops the generic plans with the others; the next answers see it.
+    let q = |e: i64| format!("SELECT count(*), max(step_index) FROM t WHERE episode_id = {e}");
+    for e in [1, 2] {
+        rt.block_on(store.sql(&q(e), None)).unwrap();
+    }
+    let more = rt
+        .block_on(store.sql("SELECT * FROM t WHERE episode_id = 4", None))
+        .unwrap();
+    let mut t = store
+        .edit_table("main", "t", &["episode_id", "step_index"])
+        .unwrap();
+    let moved: Vec<RecordBatch> = more
+        .iter()
+        .map(|b| {
+            let mut cols = b.columns().to_vec();
+            cols[0] = std::sync::Arc::new(bagbase::datafusion::arrow::array::Int64Array::from(
+                vec![40; b.num_rows()],
+            ));
+            RecordBatch::try_new(b.schema(), cols).unwrap()
+        })
+        .collect();
+    t.append(&moved).unwrap();
+    t.publish().unwrap();
+    assert_eq!(
+        store.generic_plans(),
+        0,
+        "a publish drops the generic plans"
+    );
+    for e in [40, 4, 40] {
+        assert_eq!(
+            text(&rt.block_on(store.sql(&q(e), None)).unwrap()),
+            fresh(&q(e))
+        );
+    }
+    assert_eq!(
+        text(&rt.block_on(store.sql(&q(40), None)).unwrap())[1..2],
+        fresh(&q(40))[1..2]
+    );
+}
