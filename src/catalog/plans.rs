@@ -198,7 +198,9 @@ impl PlanCache {
                 batches: entry.run(false)?,
             });
         }
-        if sql.len() <= MAX_SQL_BYTES {
+        // A statement seen before word for word keeps its own plan (pruned while
+        // planning, nothing to bind); others of a known shape take the generic plan.
+        if matches!(lookup, Lookup::First) && sql.len() <= MAX_SQL_BYTES {
             if let Some(answer) = self
                 .generic(generation, reference, sql, statement, &ctx)
                 .await?
@@ -294,6 +296,11 @@ impl PlanCache {
                 };
                 let plan = Arc::new(plan);
                 if g.generation == generation {
+                    // At most MAX_PLANS generic plans; past that they start over.
+                    let ready = |v: &Generic| matches!(v, Generic::Ready(_));
+                    if g.generic.values().filter(|v| ready(v)).count() >= MAX_PLANS {
+                        g.generic.retain(|_, v| !ready(v));
+                    }
                     g.generic.insert(key, Generic::Ready(Arc::clone(&plan)));
                 }
                 (plan, true)
