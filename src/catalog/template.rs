@@ -245,7 +245,7 @@ pub fn convert(v: &ScalarValue, t: &DataType) -> Option<ScalarValue> {
 }
 
 /// The text a sentinel has in a displayed plan.
-fn shown(v: &ScalarValue) -> String {
+pub fn shown(v: &ScalarValue) -> String {
     match v {
         ScalarValue::Utf8(Some(s))
         | ScalarValue::Utf8View(Some(s))
