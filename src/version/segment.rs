@@ -41,10 +41,36 @@ pub fn encode_schema(schema: &Schema) -> String {
 
 pub fn decode_schema(table: &str, hex_schema: &str) -> Result<SchemaRef> {
     let bytes = hex::decode(hex_schema).map_err(|e| table_err(table, format!("schema: {e}")))?;
+    check_first_message(&bytes).map_err(|e| table_err(table, format!("schema: {e}")))?;
     let r =
         datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
             .map_err(|e| table_err(table, format!("schema: {e}")))?;
     Ok(r.schema())
+}
+
+/// The IPC stream's first message must fit in the bytes there are: arrow's reader
+/// allocates (and zero-fills) the length a damaged prefix declares, up to 2 GiB for
+/// four bytes of input (found by the `manifest_node` fuzz target).
+fn check_first_message(bytes: &[u8]) -> std::result::Result<(), String> {
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    // Current streams: continuation marker 0xFFFFFFFF, then the length; legacy: the length.
+    let (len, at) = match word(0) {
+        Some(0xFFFF_FFFF) => (word(4), 8),
+        w => (w, 4),
+    };
+    let len = len.ok_or("an IPC stream shorter than its first length prefix")? as usize;
+    if len > bytes.len() - at.min(bytes.len()) {
+        return Err(format!(
+            "an IPC message of {len} bytes declared at byte offset {}, {} bytes there",
+            at - 4,
+            bytes.len().saturating_sub(at)
+        ));
+    }
+    Ok(())
 }
 
 /// The union of two encoded schemas (see `RootEdit::add_segments`), encoded. Columns
@@ -298,6 +324,19 @@ pub fn column_stats(col: &ArrayRef) -> Option<ColumnStats> {
 mod tests {
     use super::*;
     use datafusion::arrow::array::{Int64Array, StringArray};
+
+    /// Fuzz finds (`manifest_node`): four bytes declaring a 2 GiB first message.
+    #[test]
+    fn a_schema_declaring_more_than_it_holds_is_refused_at_once() {
+        for bad in ["32b72f7a", "0ad32f2f", "ffffffff00000080", "ff", ""] {
+            let e = decode_schema("t", bad).unwrap_err().to_string();
+            assert!(e.contains("schema"), "{bad}: {e}");
+        }
+        let good = encode_schema(&Schema::new(vec![
+            datafusion::arrow::datatypes::Field::new("x", DataType::Int64, true),
+        ]));
+        assert_eq!(decode_schema("t", &good).unwrap().fields().len(), 1);
+    }
 
     #[test]
     fn stats_and_schema() {
