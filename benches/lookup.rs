@@ -10,6 +10,7 @@
 //! Medians and 10th/90th percentiles of BENCH_LOOKUP_RUNS runs (300) each, µs.
 //!
 //! cargo bench --bench lookup
+//! BENCH_LOOKUP_CASE=generic cargo bench --bench lookup   # one case (a part of its name), e.g. to profile
 
 mod common;
 
