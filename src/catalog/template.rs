@@ -378,17 +378,15 @@ fn prune_groups(config: &FileScanConfig, predicate: &Arc<dyn PhysicalExpr>) -> V
     let Some(keep) = keep else {
         return config.file_groups.clone();
     };
-    let mut at = 0;
+    // The mask follows the files in group order.
+    let mut keep = keep.into_iter();
     config
         .file_groups
         .iter()
         .map(|g| {
             let kept: Vec<PartitionedFile> = g
                 .iter()
-                .filter(|_| {
-                    at += 1;
-                    keep[at - 1]
-                })
+                .filter(|_| keep.next().unwrap_or(true))
                 .cloned()
                 .collect();
             FileGroup::new(kept)
