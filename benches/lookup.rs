@@ -52,6 +52,7 @@ fn main() {
             "same statement (plan kept)",
             "new literals (generic plan)",
             "new literals, planned in a new session",
+            "aggregate over 10 episodes, new literals (generic plan)",
         ] {
             if !case.contains(only.as_str()) {
                 continue;
@@ -61,6 +62,14 @@ fn main() {
                 let t = Instant::now();
                 let rows: usize = match case.as_bytes()[0] {
                     b's' => store.sql(&q(episodes / 2, 123), None).await.unwrap(),
+                    b'a' => {
+                        let e = (i * 7919) % (episodes - 10);
+                        let sql = format!(
+                            "SELECT count(*), avg(action), max(reward) FROM steps WHERE episode_id BETWEEN {e} AND {}",
+                            e + 9
+                        );
+                        store.sql(&sql, None).await.unwrap()
+                    }
                     _ if case.ends_with("plan)") => store.sql(&pick(i), None).await.unwrap(),
                     _ => {
                         let ctx = store.session_context();

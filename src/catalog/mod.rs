@@ -8,6 +8,7 @@ pub mod diff;
 pub mod functions;
 pub mod index_join;
 pub mod indexed;
+pub mod lookup;
 pub mod plans;
 pub mod reader;
 pub mod segments;

@@ -233,6 +233,7 @@ impl TableProvider for SegmentTable {
                 .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
             let mut f = PartitionedFile::new(format!("{}.parquet", s.id.hex()), s.bytes);
             f.extensions.insert(SegmentChunks {
+                store: Arc::clone(&self.store),
                 segment: s.id,
                 chunks,
                 meta: generic.then(|| Arc::new(s.clone())),

@@ -25,6 +25,7 @@
 //! value (folding, unwrapping casts) it cannot do with a placeholder, so a generic
 //! plan is right for every value by construction.
 
+use super::lookup::LookupExec;
 use super::reader::SegmentChunks;
 use super::segments::prune_mask;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
@@ -322,12 +323,24 @@ pub fn bind(
         };
         let predicate = substitute(&predicate, from, to)?;
         let groups = prune_groups(config, &predicate);
-        let source = source.with_predicate(predicate);
+        let source = source.with_predicate(Arc::clone(&predicate));
         let config = FileScanConfigBuilder::from(config.clone())
             .with_source(Arc::new(source))
             .with_file_groups(groups)
             .build();
-        return Ok(DataSourceExec::from_data_source(config));
+        let scan = DataSourceExec::from_data_source(config.clone());
+        // A scan left with a segment or two is read without DataFusion's Parquet scan.
+        let small = LookupExec::try_new(
+            &config,
+            config.file_source().as_ref(),
+            Some(&predicate),
+            &config.file_groups,
+            scan.properties(),
+        );
+        return Ok(match small {
+            Some(l) => Arc::new(l),
+            None => scan,
+        });
     }
     let changed = children
         .iter()

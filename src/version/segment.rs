@@ -189,6 +189,21 @@ pub fn write_segment_blobs(
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_created_by("bagbase".into());
+    // Parquet statistics leave NaN out, but NaN sorts above every number in SQL
+    // (`x > 1e9` matches it): a float column holding NaN gets none, or page pruning
+    // would drop its NaN rows.
+    for f in schema.fields() {
+        if matches!(f.data_type(), DataType::Float32 | DataType::Float64)
+            && batches
+                .iter()
+                .any(|b| b.column_by_name(f.name()).is_some_and(|c| has_nan(c)))
+        {
+            props = props.set_column_statistics_enabled(
+                ColumnPath::new(vec![f.name().clone()]),
+                EnabledStatistics::None,
+            );
+        }
+    }
     for p in &kept {
         // Tagged bytes order nothing a query could use, and references all differ.
         let c = ColumnPath::new(p.clone());
@@ -360,5 +375,22 @@ mod tests {
             *decode_schema("t", &encode_schema(&schema)).unwrap(),
             schema
         );
+    }
+}
+
+/// Whether a float column holds a NaN.
+fn has_nan(c: &ArrayRef) -> bool {
+    match c.data_type() {
+        DataType::Float32 => c
+            .as_primitive::<datafusion::arrow::datatypes::Float32Type>()
+            .iter()
+            .flatten()
+            .any(|v| v.is_nan()),
+        DataType::Float64 => c
+            .as_primitive::<Float64Type>()
+            .iter()
+            .flatten()
+            .any(|v| v.is_nan()),
+        _ => false,
     }
 }

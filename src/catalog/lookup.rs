@@ -1,0 +1,509 @@
+//! Small segment scans read without DataFusion's Parquet scan. When binding a generic
+//! plan (`template::bind`) leaves a segment scan with at most [`MAX_SEGMENTS`] segments
+//! — a point lookup, the steps of a few episodes — the scan becomes a [`LookupExec`]:
+//! it reads the segments one after another with the `parquet` crate's synchronous
+//! reader, keeping only the pages whose page-index statistics can match the
+//! predicate's `column op value` conjuncts, and filters and projects the rows itself.
+//! DataFusion's scan does the same work with per-open machinery (a pruning predicate
+//! built per file, metrics, schema adaptation, an async reader state machine) that
+//! costs a point lookup several times what reading its pages does.
+//!
+//! It is used only when it reads exactly what DataFusion's scan would: no partition
+//! (blob) columns, no declared output ordering, every segment's footer readable and
+//! each column it reads of the table's type (a column a segment lacks reads as NULLs,
+//! as in DataFusion). The predicate is applied to every row read, so page pruning
+//! only saves work; it uses integer, date, timestamp and string columns (floats are
+//! left out: NaN is outside page statistics but matches `>` in DataFusion).
+
+use super::reader::{SegmentBytes, SegmentChunks};
+use datafusion::arrow::array::{
+    new_null_array, Array, ArrayRef, BooleanArray, Datum, RecordBatch, RecordBatchOptions, Scalar,
+};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::compute::kernels::cmp;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::cast::as_boolean_array;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileSource};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::Operator;
+use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+};
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
+use datafusion::physical_expr::utils::collect_columns;
+use datafusion::physical_expr::{split_conjunction, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::ReplaceChildrenOptions;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, EmptyRecordBatchStream, ExecutionPlan, PlanProperties,
+};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// At most this many segments left in a bound scan make it a `LookupExec`.
+pub const MAX_SEGMENTS: usize = 2;
+
+/// `LookupExec` scans started in this process (tests check they were used).
+static STARTED: AtomicU64 = AtomicU64::new(0);
+
+/// How many `LookupExec` scans this process started.
+pub fn started() -> u64 {
+    STARTED.load(Ordering::Relaxed)
+}
+
+/// A conjunct page statistics can rule pages out by: `column op value`.
+#[derive(Debug, Clone)]
+struct Bound {
+    column: String,
+    op: Operator,
+    value: ScalarValue,
+}
+
+/// Reads a few segments for one partition of the scan it replaces (the others are
+/// empty, so the plan's partitioning holds).
+#[derive(Debug)]
+pub struct LookupExec {
+    files: Vec<PartitionedFile>,
+    /// The table columns read, in table order.
+    read: SchemaRef,
+    /// Over `read`.
+    predicate: Option<Arc<dyn PhysicalExpr>>,
+    /// The output columns, over `read`.
+    exprs: Vec<Arc<dyn PhysicalExpr>>,
+    bounds: Vec<Bound>,
+    limit: Option<usize>,
+    props: Arc<PlanProperties>,
+}
+
+impl LookupExec {
+    /// The scan of `config` (a Parquet scan of segments, with `predicate` bound) as a
+    /// `LookupExec` over the segments of `groups`, if it qualifies (module doc).
+    pub fn try_new(
+        config: &FileScanConfig,
+        source: &dyn FileSource,
+        predicate: Option<&Arc<dyn PhysicalExpr>>,
+        groups: &[FileGroup],
+        props: &Arc<PlanProperties>,
+    ) -> Option<Self> {
+        if !config.table_partition_cols().is_empty() || !config.output_ordering.is_empty() {
+            return None;
+        }
+        // A segment DataFusion split into byte ranges (one per partition) is read
+        // whole once, where its first range was.
+        let files: Vec<PartitionedFile> = groups
+            .iter()
+            .flat_map(|g| g.iter())
+            .filter(|f| f.range.as_ref().is_none_or(|r| r.start == 0))
+            .map(|f| PartitionedFile {
+                range: None,
+                ..f.clone()
+            })
+            .collect();
+        if files.len() > MAX_SEGMENTS {
+            return None;
+        }
+        let table = config.file_schema();
+        let exprs: Vec<Arc<dyn PhysicalExpr>> = match source.projection() {
+            Some(p) => p.expr_iter().collect(),
+            None => (0..table.fields().len())
+                .map(|i| Arc::new(Column::new(table.field(i).name(), i)) as Arc<dyn PhysicalExpr>)
+                .collect(),
+        };
+        let mut used: Vec<usize> = exprs
+            .iter()
+            .chain(predicate)
+            .flat_map(collect_columns)
+            .map(|c| c.index())
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        if used.iter().any(|i| *i >= table.fields().len()) {
+            return None;
+        }
+        let read = Arc::new(table.project(&used).ok()?);
+        for f in &files {
+            let chunks = f.extensions.get::<SegmentChunks>()?;
+            let footer = SegmentBytes::new(chunks).footer().ok()?;
+            let same = read.fields().iter().all(|t| {
+                footer
+                    .schema()
+                    .field_with_name(t.name())
+                    .map_or(true, |s| s.data_type() == t.data_type())
+            });
+            if !same {
+                return None;
+            }
+        }
+        let remap = |e: &Arc<dyn PhysicalExpr>| -> Option<Arc<dyn PhysicalExpr>> {
+            Arc::clone(e)
+                .transform_up(|e| {
+                    if let Some(c) = e.downcast_ref::<Column>() {
+                        let at = used
+                            .binary_search(&c.index())
+                            .map_err(|_| DataFusionError::Internal("column not read".into()))?;
+                        let c: Arc<dyn PhysicalExpr> = Arc::new(Column::new(c.name(), at));
+                        return Ok(Transformed::yes(c));
+                    }
+                    Ok(Transformed::no(e))
+                })
+                .ok()
+                .map(|t| t.data)
+        };
+        let exprs: Option<Vec<_>> = exprs.iter().map(remap).collect();
+        let predicate = match predicate {
+            Some(p) => Some(remap(p)?),
+            None => None,
+        };
+        let bounds = predicate
+            .as_ref()
+            .map(|p| split_conjunction(p).into_iter().filter_map(bound).collect())
+            .unwrap_or_default();
+        Some(LookupExec {
+            files,
+            read,
+            predicate,
+            exprs: exprs?,
+            bounds,
+            limit: config.limit,
+            props: Arc::clone(props),
+        })
+    }
+}
+
+/// `e` as a conjunct pages can be pruned by, if it is one.
+fn bound(e: &Arc<dyn PhysicalExpr>) -> Option<Bound> {
+    let b = e.downcast_ref::<BinaryExpr>()?;
+    let (column, literal, op) = match (
+        b.left().downcast_ref::<Column>(),
+        b.right().downcast_ref::<Literal>(),
+    ) {
+        (Some(c), Some(l)) => (c, l, *b.op()),
+        _ => (
+            b.right().downcast_ref::<Column>()?,
+            b.left().downcast_ref::<Literal>()?,
+            b.op().swap()?,
+        ),
+    };
+    let prunable = |t: &DataType| {
+        t.is_integer()
+            || matches!(
+                t,
+                DataType::Timestamp(..)
+                    | DataType::Date32
+                    | DataType::Date64
+                    | DataType::Utf8
+                    | DataType::LargeUtf8
+            )
+    };
+    let value = literal.value();
+    let ok = matches!(
+        op,
+        Operator::Eq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
+    ) && !value.is_null()
+        && prunable(&value.data_type());
+    ok.then(|| Bound {
+        column: column.name().to_string(),
+        op,
+        value: value.clone(),
+    })
+}
+
+impl DisplayAs for LookupExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let exprs: Vec<String> = self.exprs.iter().map(|e| e.to_string()).collect();
+        write!(
+            f,
+            "LookupExec: segments={}, projection=[{}]",
+            self.files.len(),
+            exprs.join(", ")
+        )?;
+        if let Some(p) = &self.predicate {
+            write!(f, ", predicate={p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for LookupExec {
+    fn name(&self) -> &'static str {
+        "LookupExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.props
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        for e in self.exprs.iter().chain(&self.predicate) {
+            if f(e)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        _: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if !children.is_empty() {
+            return Err(DataFusionError::Internal(
+                "LookupExec has no children".into(),
+            ));
+        }
+        Ok(self)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(
+                datafusion::physical_plan::execution_plan::ChildrenPropertiesMode::Recompute,
+            ),
+        )
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let schema = self.schema();
+        if partition != 0 {
+            return Ok(Box::pin(EmptyRecordBatchStream::new(schema)));
+        }
+        STARTED.fetch_add(1, Ordering::Relaxed);
+        let read = Reading {
+            read: Arc::clone(&self.read),
+            predicate: self.predicate.clone(),
+            exprs: self.exprs.clone(),
+            bounds: self.bounds.clone(),
+            schema: Arc::clone(&schema),
+            batch_size: context.session_config().batch_size(),
+        };
+        let read = Arc::new(read);
+        let mut left = self.limit.unwrap_or(usize::MAX);
+        let batches = self
+            .files
+            .clone()
+            .into_iter()
+            .flat_map(
+                move |f| -> Box<dyn Iterator<Item = Result<RecordBatch>> + Send> {
+                    match Arc::clone(&read).segment(&f) {
+                        Ok(it) => it,
+                        Err(e) => Box::new(std::iter::once(Err(e))),
+                    }
+                },
+            )
+            .map_while(move |b| {
+                if left == 0 {
+                    return None;
+                }
+                Some(b.map(|b| {
+                    let b = b.slice(0, b.num_rows().min(left));
+                    left -= b.num_rows();
+                    b
+                }))
+            })
+            .filter(|b| b.as_ref().map_or(true, |b| b.num_rows() > 0));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            futures::stream::iter(batches),
+        )))
+    }
+}
+
+/// What reading one segment needs.
+struct Reading {
+    read: SchemaRef,
+    predicate: Option<Arc<dyn PhysicalExpr>>,
+    exprs: Vec<Arc<dyn PhysicalExpr>>,
+    bounds: Vec<Bound>,
+    schema: SchemaRef,
+    batch_size: usize,
+}
+
+type Batches = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
+
+impl Reading {
+    /// The rows of segment `f` the predicate keeps, as output batches.
+    fn segment(self: Arc<Self>, f: &PartitionedFile) -> Result<Batches> {
+        let chunks = f
+            .extensions
+            .get::<SegmentChunks>()
+            .ok_or_else(|| DataFusionError::Internal("segment without chunk list".into()))?;
+        let bytes = SegmentBytes::new(chunks);
+        let footer = bytes.footer()?;
+        let Some((row_groups, selection)) = self.select(&footer)? else {
+            return Ok(Box::new(std::iter::empty()));
+        };
+        let file = footer.schema();
+        let roots: Vec<usize> = self
+            .read
+            .fields()
+            .iter()
+            .filter_map(|t| file.index_of(t.name()).ok())
+            .collect();
+        let mask = ProjectionMask::roots(footer.metadata().file_metadata().schema_descr(), roots);
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, footer)
+            .with_projection(mask)
+            .with_row_groups(row_groups)
+            .with_row_selection(selection)
+            .with_batch_size(self.batch_size)
+            .build()?;
+        Ok(Box::new(reader.map(move |b| self.rows(b?))))
+    }
+
+    /// The row groups and rows of a segment its pages' statistics leave (`None`: no
+    /// row can match).
+    fn select(&self, footer: &ArrowReaderMetadata) -> Result<Option<(Vec<usize>, RowSelection)>> {
+        let md = footer.metadata();
+        let parquet = md.file_metadata().schema_descr();
+        let mut groups = Vec::new();
+        let mut selectors: Vec<RowSelector> = Vec::new();
+        for rg in 0..md.num_row_groups() {
+            let rows = md.row_group(rg).num_rows() as usize;
+            let mut sel: Option<RowSelection> = None;
+            if let (Some(ci), Some(oi)) = (md.column_index(), md.offset_index()) {
+                for b in &self.bounds {
+                    let Ok(conv) =
+                        StatisticsConverter::try_new(&b.column, footer.schema(), parquet)
+                    else {
+                        continue;
+                    };
+                    let mins = conv.data_page_mins(ci, oi, [&rg])?;
+                    let maxes = conv.data_page_maxes(ci, oi, [&rg])?;
+                    let Some(counts) = conv.data_page_row_counts(oi, md.row_groups(), [&rg])?
+                    else {
+                        continue;
+                    };
+                    let Some(keep) = b.keep(&mins, &maxes)? else {
+                        continue;
+                    };
+                    let pages: Vec<RowSelector> = keep
+                        .into_iter()
+                        .zip(counts.iter())
+                        .map(|(k, n)| {
+                            let n = n.unwrap_or(0) as usize;
+                            if k {
+                                RowSelector::select(n)
+                            } else {
+                                RowSelector::skip(n)
+                            }
+                        })
+                        .collect();
+                    let s = RowSelection::from(pages);
+                    sel = Some(match sel {
+                        None => s,
+                        Some(p) => p.intersection(&s),
+                    });
+                }
+            }
+            let sel = sel.unwrap_or_else(|| RowSelection::from(vec![RowSelector::select(rows)]));
+            if sel.row_count() == 0 {
+                continue;
+            }
+            groups.push(rg);
+            // An intersection may end early: the rest of the group is skipped.
+            let covered: usize = sel.iter().map(|s| s.row_count).sum();
+            selectors.extend(sel.iter().cloned());
+            if covered < rows {
+                selectors.push(RowSelector::skip(rows - covered));
+            }
+        }
+        Ok((!groups.is_empty()).then(|| (groups, RowSelection::from(selectors))))
+    }
+
+    /// A batch of the segment's columns → the output rows.
+    fn rows(&self, b: RecordBatch) -> Result<RecordBatch> {
+        let n = b.num_rows();
+        let columns: Vec<ArrayRef> = self
+            .read
+            .fields()
+            .iter()
+            .map(|t| match b.column_by_name(t.name()) {
+                Some(c) => Arc::clone(c),
+                None => new_null_array(t.data_type(), n),
+            })
+            .collect();
+        let read = nullable(&self.read);
+        let rows = |n| RecordBatchOptions::new().with_row_count(Some(n));
+        let mut batch = RecordBatch::try_new_with_options(read, columns, &rows(n))?;
+        if let Some(p) = &self.predicate {
+            let keep = p.evaluate(&batch)?.into_array(n)?;
+            batch = filter_record_batch(&batch, as_boolean_array(&keep)?)?;
+        }
+        let m = batch.num_rows();
+        let out = self
+            .exprs
+            .iter()
+            .map(|e| e.evaluate(&batch)?.into_array(m))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RecordBatch::try_new_with_options(
+            Arc::clone(&self.schema),
+            out,
+            &rows(m),
+        )?)
+    }
+}
+
+/// The schema with every field nullable (a column a segment lacks reads as NULLs
+/// before the filter and projection).
+fn nullable(s: &SchemaRef) -> SchemaRef {
+    if s.fields().iter().all(|f| f.is_nullable()) {
+        return Arc::clone(s);
+    }
+    let fields: Vec<Field> = s
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, s.metadata().clone()))
+}
+
+/// An Arrow comparison kernel.
+type Compare = fn(&dyn Datum, &dyn Datum) -> std::result::Result<BooleanArray, ArrowError>;
+
+impl Bound {
+    /// Which pages (their minima and maxima) may hold a matching row (`None`: the
+    /// statistics do not have the value's type).
+    fn keep(&self, mins: &ArrayRef, maxes: &ArrayRef) -> Result<Option<Vec<bool>>> {
+        if mins.data_type() != &self.value.data_type() {
+            return Ok(None);
+        }
+        let v = Scalar::new(self.value.to_array()?);
+        let test = |a: &ArrayRef, f: Compare| -> Result<Vec<bool>> {
+            Ok(f(a, &v)?.iter().map(|k| k.unwrap_or(true)).collect())
+        };
+        Ok(Some(match self.op {
+            Operator::Eq => test(mins, cmp::lt_eq)?
+                .into_iter()
+                .zip(test(maxes, cmp::gt_eq)?)
+                .map(|(a, b)| a && b)
+                .collect(),
+            Operator::Lt => test(mins, cmp::lt)?,
+            Operator::LtEq => test(mins, cmp::lt_eq)?,
+            Operator::Gt => test(maxes, cmp::gt)?,
+            Operator::GtEq => test(maxes, cmp::gt_eq)?,
+            _ => return Ok(None),
+        }))
+    }
+}
