@@ -19,21 +19,23 @@ use super::reader::{SegmentBytes, SegmentChunks};
 use datafusion::arrow::array::{
     new_null_array, Array, ArrayRef, BooleanArray, Datum, RecordBatch, RecordBatchOptions, Scalar,
 };
-use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::compute::kernels::cmp;
+use datafusion::arrow::compute::{filter_record_batch, prep_null_mask_filter};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::cast::as_boolean_array;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileSource};
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileSource, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Operator;
 use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use datafusion::parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+    ArrowPredicateFn, ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowFilter,
+    RowSelection, RowSelector,
 };
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
@@ -58,6 +60,40 @@ pub fn started() -> u64 {
     STARTED.load(Ordering::Relaxed)
 }
 
+/// The scan's configuration and Parquet source, if `plan` is a Parquet scan.
+pub fn parquet_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<(&FileScanConfig, &ParquetSource)> {
+    let ds = plan.downcast_ref::<DataSourceExec>()?;
+    let config = ds.data_source().downcast_ref::<FileScanConfig>()?;
+    let source = config.file_source().downcast_ref::<ParquetSource>()?;
+    Some((config, source))
+}
+
+/// `plan` with each segment scan that has a predicate and at most `MAX_SEGMENTS`
+/// segments read by a `LookupExec` (a kept plan's scans, pruned while planning).
+pub fn small_scans(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    Ok(plan
+        .transform_up(|p| {
+            let small = parquet_scan(&p).and_then(|(config, source)| {
+                let predicate = source.filter()?;
+                LookupExec::try_new(
+                    config,
+                    source,
+                    Some(&predicate),
+                    &config.file_groups,
+                    p.properties(),
+                )
+            });
+            Ok(match small {
+                Some(l) => Transformed::yes(Arc::new(l) as Arc<dyn ExecutionPlan>),
+                None => Transformed::no(p),
+            })
+        })?
+        .data)
+}
+
+/// A predicate with the schema of the columns it reads.
+type Filter = (SchemaRef, Arc<dyn PhysicalExpr>);
+
 /// A conjunct page statistics can rule pages out by: `column op value`.
 #[derive(Debug, Clone)]
 struct Bound {
@@ -75,6 +111,8 @@ pub struct LookupExec {
     read: SchemaRef,
     /// Over `read`.
     predicate: Option<Arc<dyn PhysicalExpr>>,
+    /// The predicate over its own columns (their schema), for the reader's row filter.
+    filter: Option<Filter>,
     /// The output columns, over `read`.
     exprs: Vec<Arc<dyn PhysicalExpr>>,
     bounds: Vec<Bound>,
@@ -141,40 +179,54 @@ impl LookupExec {
                 return None;
             }
         }
-        let remap = |e: &Arc<dyn PhysicalExpr>| -> Option<Arc<dyn PhysicalExpr>> {
-            Arc::clone(e)
-                .transform_up(|e| {
-                    if let Some(c) = e.downcast_ref::<Column>() {
-                        let at = used
-                            .binary_search(&c.index())
-                            .map_err(|_| DataFusionError::Internal("column not read".into()))?;
-                        let c: Arc<dyn PhysicalExpr> = Arc::new(Column::new(c.name(), at));
-                        return Ok(Transformed::yes(c));
-                    }
-                    Ok(Transformed::no(e))
-                })
-                .ok()
-                .map(|t| t.data)
-        };
-        let exprs: Option<Vec<_>> = exprs.iter().map(remap).collect();
+        let exprs: Option<Vec<_>> = exprs.iter().map(|e| remap(e, &used)).collect();
         let predicate = match predicate {
-            Some(p) => Some(remap(p)?),
+            Some(p) => Some(remap(p, &used)?),
             None => None,
         };
         let bounds = predicate
             .as_ref()
             .map(|p| split_conjunction(p).into_iter().filter_map(bound).collect())
             .unwrap_or_default();
+        // The predicate again over its own columns, for the reader's row filter.
+        let filter = match &predicate {
+            Some(p) => {
+                let mut cols: Vec<usize> = collect_columns(p).iter().map(|c| c.index()).collect();
+                cols.sort_unstable();
+                (!cols.is_empty())
+                    .then(|| Some((Arc::new(read.project(&cols).ok()?), remap(p, &cols)?)))
+                    .flatten()
+            }
+            None => None,
+        };
         Some(LookupExec {
             files,
             read,
             predicate,
+            filter,
             exprs: exprs?,
             bounds,
             limit: config.limit,
             props: Arc::clone(props),
         })
     }
+}
+
+/// `e` with each column's index made its place in `used` (ascending indices).
+fn remap(e: &Arc<dyn PhysicalExpr>, used: &[usize]) -> Option<Arc<dyn PhysicalExpr>> {
+    Arc::clone(e)
+        .transform_up(|e| {
+            if let Some(c) = e.downcast_ref::<Column>() {
+                let at = used
+                    .binary_search(&c.index())
+                    .map_err(|_| DataFusionError::Internal("column not read".into()))?;
+                let c: Arc<dyn PhysicalExpr> = Arc::new(Column::new(c.name(), at));
+                return Ok(Transformed::yes(c));
+            }
+            Ok(Transformed::no(e))
+        })
+        .ok()
+        .map(|t| t.data)
 }
 
 /// `e` as a conjunct pages can be pruned by, if it is one.
@@ -294,6 +346,7 @@ impl ExecutionPlan for LookupExec {
         let read = Reading {
             read: Arc::clone(&self.read),
             predicate: self.predicate.clone(),
+            filter: self.filter.clone(),
             exprs: self.exprs.clone(),
             bounds: self.bounds.clone(),
             schema: Arc::clone(&schema),
@@ -335,6 +388,7 @@ impl ExecutionPlan for LookupExec {
 struct Reading {
     read: SchemaRef,
     predicate: Option<Arc<dyn PhysicalExpr>>,
+    filter: Option<Filter>,
     exprs: Vec<Arc<dyn PhysicalExpr>>,
     bounds: Vec<Bound>,
     schema: SchemaRef,
@@ -355,21 +409,35 @@ impl Reading {
         let Some((row_groups, selection)) = self.select(&footer)? else {
             return Ok(Box::new(std::iter::empty()));
         };
-        let file = footer.schema();
-        let roots: Vec<usize> = self
-            .read
-            .fields()
-            .iter()
-            .filter_map(|t| file.index_of(t.name()).ok())
-            .collect();
-        let mask = ProjectionMask::roots(footer.metadata().file_metadata().schema_descr(), roots);
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, footer)
-            .with_projection(mask)
+        let file = Arc::clone(footer.schema());
+        let descr = footer.metadata().file_metadata().schema_descr_ptr();
+        let roots = |s: &SchemaRef| -> Vec<usize> {
+            s.fields()
+                .iter()
+                .filter_map(|t| file.index_of(t.name()).ok())
+                .collect()
+        };
+        let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, footer)
+            .with_projection(ProjectionMask::roots(&descr, roots(&self.read)))
             .with_row_groups(row_groups)
             .with_row_selection(selection)
-            .with_batch_size(self.batch_size)
-            .build()?;
-        Ok(Box::new(reader.map(move |b| self.rows(b?))))
+            .with_batch_size(self.batch_size);
+        // The predicate as the reader's row filter when the segment holds all its
+        // columns: the other columns are then decoded only for the rows it keeps.
+        let filtered = match &self.filter {
+            Some((schema, p)) if roots(schema).len() == schema.fields().len() => {
+                let (schema, p) = (Arc::clone(schema), Arc::clone(p));
+                let f = ArrowPredicateFn::new(
+                    ProjectionMask::roots(&descr, roots(&schema)),
+                    move |b: RecordBatch| keep(&schema, &p, &b),
+                );
+                builder = builder.with_row_filter(RowFilter::new(vec![Box::new(f)]));
+                true
+            }
+            _ => false,
+        };
+        let reader = builder.build()?;
+        Ok(Box::new(reader.map(move |b| self.rows(b?, filtered))))
     }
 
     /// The row groups and rows of a segment its pages' statistics leave (`None`: no
@@ -432,23 +500,12 @@ impl Reading {
         Ok((!groups.is_empty()).then(|| (groups, RowSelection::from(selectors))))
     }
 
-    /// A batch of the segment's columns → the output rows.
-    fn rows(&self, b: RecordBatch) -> Result<RecordBatch> {
-        let n = b.num_rows();
-        let columns: Vec<ArrayRef> = self
-            .read
-            .fields()
-            .iter()
-            .map(|t| match b.column_by_name(t.name()) {
-                Some(c) => Arc::clone(c),
-                None => new_null_array(t.data_type(), n),
-            })
-            .collect();
-        let read = nullable(&self.read);
-        let rows = |n| RecordBatchOptions::new().with_row_count(Some(n));
-        let mut batch = RecordBatch::try_new_with_options(read, columns, &rows(n))?;
-        if let Some(p) = &self.predicate {
-            let keep = p.evaluate(&batch)?.into_array(n)?;
+    /// A batch of the segment's columns → the output rows (`filtered`: the reader
+    /// applied the predicate).
+    fn rows(&self, b: RecordBatch, filtered: bool) -> Result<RecordBatch> {
+        let mut batch = columns(&self.read, &b)?;
+        if let (Some(p), false) = (&self.predicate, filtered) {
+            let keep = p.evaluate(&batch)?.into_array(batch.num_rows())?;
             batch = filter_record_batch(&batch, as_boolean_array(&keep)?)?;
         }
         let m = batch.num_rows();
@@ -460,9 +517,49 @@ impl Reading {
         Ok(RecordBatch::try_new_with_options(
             Arc::clone(&self.schema),
             out,
-            &rows(m),
+            &RecordBatchOptions::new().with_row_count(Some(m)),
         )?)
     }
+}
+
+/// The columns of `schema` from a batch the reader gave (by name; a column the
+/// segment lacks is NULLs).
+fn columns(schema: &SchemaRef, b: &RecordBatch) -> Result<RecordBatch> {
+    let n = b.num_rows();
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|t| match b.column_by_name(t.name()) {
+            Some(c) => Arc::clone(c),
+            None => new_null_array(t.data_type(), n),
+        })
+        .collect();
+    Ok(RecordBatch::try_new_with_options(
+        nullable(schema),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(n)),
+    )?)
+}
+
+/// The row filter: which rows of `b` (the predicate's columns) the predicate keeps
+/// (NULL: not kept).
+fn keep(
+    schema: &SchemaRef,
+    p: &Arc<dyn PhysicalExpr>,
+    b: &RecordBatch,
+) -> std::result::Result<BooleanArray, ArrowError> {
+    let external = |e: DataFusionError| ArrowError::ExternalError(Box::new(e));
+    let batch = columns(schema, b).map_err(external)?;
+    let v = p
+        .evaluate(&batch)
+        .and_then(|v| v.into_array(batch.num_rows()))
+        .map_err(external)?;
+    let v = as_boolean_array(&v).map_err(external)?;
+    Ok(if v.null_count() > 0 {
+        prep_null_mask_filter(v)
+    } else {
+        v.clone()
+    })
 }
 
 /// The schema with every field nullable (a column a segment lacks reads as NULLs

@@ -246,6 +246,7 @@ impl PlanCache {
             .with_physical_optimizer_rules(prefix)
             .build();
         let plan = planning.create_physical_plan(&logical).await?;
+        let plan = super::lookup::small_scans(plan)?;
         let entry = Entry {
             plan,
             finish,

@@ -25,7 +25,7 @@
 //! value (folding, unwrapping casts) it cannot do with a placeholder, so a generic
 //! plan is right for every value by construction.
 
-use super::lookup::LookupExec;
+use super::lookup::{parquet_scan, LookupExec};
 use super::reader::SegmentChunks;
 use super::segments::prune_mask;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
@@ -33,7 +33,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{
-    FileGroup, FileScanConfig, FileScanConfigBuilder, FileSource, ParquetSource,
+    FileGroup, FileScanConfig, FileScanConfigBuilder, FileSource,
 };
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
@@ -285,13 +285,6 @@ fn only_in_bound_nodes(plan: &Arc<dyn ExecutionPlan>, texts: &[String]) -> bool 
             .children()
             .iter()
             .all(|c| only_in_bound_nodes(c, texts))
-}
-
-fn parquet_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<(&FileScanConfig, &ParquetSource)> {
-    let ds = plan.downcast_ref::<DataSourceExec>()?;
-    let config = ds.data_source().downcast_ref::<FileScanConfig>()?;
-    let source = config.file_source().downcast_ref::<ParquetSource>()?;
-    Some((config, source))
 }
 
 /// `plan` with each value of `from` replaced by the one at the same place in `to`,
