@@ -14,7 +14,7 @@ use crate::version::manifest::{self, SegmentMeta, StatValue, TableNode};
 use crate::version::node;
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, BooleanArray, UInt64Array};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::{Column, ScalarValue};
@@ -295,6 +295,18 @@ pub fn prune_mask(
     segments: &[&SegmentMeta],
     predicate: &Arc<dyn PhysicalExpr>,
 ) -> Option<Vec<bool>> {
+    if let Some(keep) = simple_mask(schema, segments, predicate) {
+        return Some(keep);
+    }
+    predicate_mask(schema, segments, predicate)
+}
+
+/// `prune_mask` through DataFusion's pruning predicate.
+fn predicate_mask(
+    schema: &SchemaRef,
+    segments: &[&SegmentMeta],
+    predicate: &Arc<dyn PhysicalExpr>,
+) -> Option<Vec<bool>> {
     let pp = PruningPredicateBuilder::new()
         .with_file_schema(Arc::clone(schema))
         .build(Arc::clone(predicate))?;
@@ -308,4 +320,228 @@ fn split_groups(files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {
         groups[i % n].push(f);
     }
     groups.into_iter().map(FileGroup::new).collect()
+}
+
+/// A value of a segment statistic or a literal, compared exactly: integers of any
+/// width, strings.
+#[derive(PartialEq, PartialOrd)]
+enum Exact<'a> {
+    Int(i128),
+    Str(&'a str),
+}
+
+/// `prune_mask` without building a pruning predicate, when every conjunct of the
+/// predicate is `integer_or_string_column op literal` (`=`, `<`, `<=`, `>`, `>=`): a
+/// point lookup bound into a generic plan spent ≈ 8 % of its time building one.
+fn simple_mask(
+    schema: &SchemaRef,
+    segments: &[&SegmentMeta],
+    predicate: &Arc<dyn PhysicalExpr>,
+) -> Option<Vec<bool>> {
+    use datafusion::logical_expr::Operator;
+    use datafusion::physical_expr::expressions::{BinaryExpr, Column as Col, Literal};
+    let mut tests = Vec::new();
+    for c in datafusion::physical_expr::split_conjunction(predicate) {
+        let b = c.downcast_ref::<BinaryExpr>()?;
+        let (col, lit, op) = match (
+            b.left().downcast_ref::<Col>(),
+            b.right().downcast_ref::<Literal>(),
+        ) {
+            (Some(c), Some(l)) => (c, l, *b.op()),
+            _ => (
+                b.right().downcast_ref::<Col>()?,
+                b.left().downcast_ref::<Literal>()?,
+                b.op().swap()?,
+            ),
+        };
+        let t = schema.field_with_name(col.name()).ok()?.data_type();
+        let v = match lit.value() {
+            ScalarValue::Utf8(Some(v)) if *t == DataType::Utf8 => Exact::Str(v),
+            v if t.is_integer() && v.data_type() == *t => Exact::Int(int_of(v)?),
+            _ => return None,
+        };
+        if !matches!(
+            op,
+            Operator::Eq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
+        ) {
+            return None;
+        }
+        tests.push((col.name(), op, v));
+    }
+    Some(
+        segments
+            .iter()
+            .map(|s| {
+                tests.iter().all(|(name, op, v)| {
+                    let Some(c) = s.stats.get(*name) else {
+                        return true;
+                    };
+                    let (min, max) = (exact(&c.min), exact(&c.max));
+                    // A missing or differently typed statistic rules nothing out.
+                    let holds = |m: &Option<Exact>, f: fn(&Exact, &Exact) -> bool| {
+                        m.as_ref()
+                            .filter(|m| std::mem::discriminant(*m) == std::mem::discriminant(v))
+                            .is_none_or(|m| f(m, v))
+                    };
+                    match op {
+                        Operator::Eq => holds(&min, |m, v| m <= v) && holds(&max, |m, v| m >= v),
+                        Operator::Lt => holds(&min, |m, v| m < v),
+                        Operator::LtEq => holds(&min, |m, v| m <= v),
+                        Operator::Gt => holds(&max, |m, v| m > v),
+                        _ => holds(&max, |m, v| m >= v),
+                    }
+                })
+            })
+            .collect(),
+    )
+}
+
+fn exact(v: &Option<StatValue>) -> Option<Exact<'_>> {
+    match v.as_ref()? {
+        StatValue::Int(i) => Some(Exact::Int(*i as i128)),
+        StatValue::UInt(u) => Some(Exact::Int(*u as i128)),
+        StatValue::Str(s) => Some(Exact::Str(s)),
+        _ => None,
+    }
+}
+
+fn int_of(v: &ScalarValue) -> Option<i128> {
+    Some(match v {
+        ScalarValue::Int8(Some(x)) => *x as i128,
+        ScalarValue::Int16(Some(x)) => *x as i128,
+        ScalarValue::Int32(Some(x)) => *x as i128,
+        ScalarValue::Int64(Some(x)) => *x as i128,
+        ScalarValue::UInt8(Some(x)) => *x as i128,
+        ScalarValue::UInt16(Some(x)) => *x as i128,
+        ScalarValue::UInt32(Some(x)) => *x as i128,
+        ScalarValue::UInt64(Some(x)) => *x as i128,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::version::manifest::ColumnStats;
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::logical_expr::Operator;
+    use datafusion::physical_expr::expressions::{binary, col, lit};
+
+    fn segment(stats: &[(&str, Option<StatValue>, Option<StatValue>)]) -> SegmentMeta {
+        SegmentMeta {
+            id: Id::of(b"x"),
+            chunks: Id::of(b"y"),
+            rows: 10,
+            bytes: 100,
+            stats: stats
+                .iter()
+                .map(|(n, min, max)| {
+                    let c = ColumnStats {
+                        min: min.clone(),
+                        max: max.clone(),
+                        nulls: 0,
+                    };
+                    (n.to_string(), c)
+                })
+                .collect(),
+            blobs: vec![],
+            refs: vec![],
+        }
+    }
+
+    /// The shortcut keeps every segment DataFusion's pruning predicate keeps, and
+    /// prunes as much.
+    #[test]
+    fn simple_mask_agrees_with_the_pruning_predicate() {
+        use StatValue::*;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("u", DataType::UInt32, true),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        let segs = [
+            segment(&[
+                ("a", Some(Int(0)), Some(Int(9))),
+                ("u", Some(UInt(5)), Some(UInt(5))),
+                ("s", Some(Str("b".into())), Some(Str("d".into()))),
+            ]),
+            segment(&[
+                ("a", Some(Int(10)), Some(Int(19))),
+                ("u", Some(UInt(0)), Some(UInt(4_000_000_000))),
+                ("s", None, None),
+            ]),
+            segment(&[("a", Some(Int(-5)), Some(Int(-5)))]),
+            segment(&[
+                ("a", None, Some(Int(3))),
+                ("s", Some(Str("x".into())), None),
+            ]),
+        ];
+        let refs: Vec<&SegmentMeta> = segs.iter().collect();
+        let ops = [
+            Operator::Eq,
+            Operator::Lt,
+            Operator::LtEq,
+            Operator::Gt,
+            Operator::GtEq,
+        ];
+        let values: Vec<(&str, ScalarValue)> = vec![
+            ("a", ScalarValue::Int64(Some(-6))),
+            ("a", ScalarValue::Int64(Some(-5))),
+            ("a", ScalarValue::Int64(Some(0))),
+            ("a", ScalarValue::Int64(Some(9))),
+            ("a", ScalarValue::Int64(Some(10))),
+            ("a", ScalarValue::Int64(Some(25))),
+            ("u", ScalarValue::UInt32(Some(5))),
+            ("u", ScalarValue::UInt32(Some(4_000_000_001))),
+            ("s", ScalarValue::Utf8(Some("a".into()))),
+            ("s", ScalarValue::Utf8(Some("c".into()))),
+            ("s", ScalarValue::Utf8(Some("d".into()))),
+            ("s", ScalarValue::Utf8(Some("y".into()))),
+        ];
+        let mut simple = 0;
+        for (name, v) in &values {
+            for op in ops {
+                for flip in [false, true] {
+                    let (l, r) = (col(name, &schema).unwrap(), lit(v.clone()));
+                    let (l, r, op) = if flip {
+                        (r, l, op.swap().unwrap())
+                    } else {
+                        (l, r, op)
+                    };
+                    let e = binary(l, op, r, &schema).unwrap();
+                    let both = binary(
+                        Arc::clone(&e),
+                        Operator::And,
+                        binary(
+                            col("a", &schema).unwrap(),
+                            Operator::GtEq,
+                            lit(ScalarValue::Int64(Some(-5))),
+                            &schema,
+                        )
+                        .unwrap(),
+                        &schema,
+                    )
+                    .unwrap();
+                    for p in [e, both] {
+                        let want = predicate_mask(&schema, &refs, &p).unwrap();
+                        let got = simple_mask(&schema, &refs, &p).expect("a simple predicate");
+                        simple += 1;
+                        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                            assert!(*g || !*w, "{p}: segment {i} pruned wrongly");
+                            assert_eq!(g, w, "{p}: segment {i}");
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(simple, values.len() * ops.len() * 4);
+        // Anything else goes to the pruning predicate.
+        let or = binary(
+            col("a", &schema).unwrap(),
+            Operator::Or,
+            col("a", &schema).unwrap(),
+            &schema,
+        );
+        assert!(or.is_err() || simple_mask(&schema, &refs, &or.unwrap()).is_none());
+    }
 }
