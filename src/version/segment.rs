@@ -196,7 +196,7 @@ pub fn write_segment_blobs(
         if matches!(f.data_type(), DataType::Float32 | DataType::Float64)
             && batches
                 .iter()
-                .any(|b| b.column_by_name(f.name()).is_some_and(|c| has_nan(c)))
+                .any(|b| b.column_by_name(f.name()).is_some_and(has_nan))
         {
             props = props.set_column_statistics_enabled(
                 ColumnPath::new(vec![f.name().clone()]),
@@ -335,6 +335,23 @@ pub fn column_stats(col: &ArrayRef) -> Option<ColumnStats> {
     Some(ColumnStats { min, max, nulls })
 }
 
+/// Whether a float column holds a NaN.
+fn has_nan(c: &ArrayRef) -> bool {
+    match c.data_type() {
+        DataType::Float32 => c
+            .as_primitive::<datafusion::arrow::datatypes::Float32Type>()
+            .iter()
+            .flatten()
+            .any(|v| v.is_nan()),
+        DataType::Float64 => c
+            .as_primitive::<Float64Type>()
+            .iter()
+            .flatten()
+            .any(|v| v.is_nan()),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,22 +392,5 @@ mod tests {
             *decode_schema("t", &encode_schema(&schema)).unwrap(),
             schema
         );
-    }
-}
-
-/// Whether a float column holds a NaN.
-fn has_nan(c: &ArrayRef) -> bool {
-    match c.data_type() {
-        DataType::Float32 => c
-            .as_primitive::<datafusion::arrow::datatypes::Float32Type>()
-            .iter()
-            .flatten()
-            .any(|v| v.is_nan()),
-        DataType::Float64 => c
-            .as_primitive::<Float64Type>()
-            .iter()
-            .flatten()
-            .any(|v| v.is_nan()),
-        _ => false,
     }
 }
