@@ -70,8 +70,18 @@ pub struct ChunkStore {
     _lock: File,
 }
 
-/// Bytes of decoded chunks kept for queries, per open store.
+/// Bytes of decoded chunks kept for queries, per open store, unless
+/// `BAGBASE_CHUNK_CACHE_MB` says otherwise (a server's `shared_buffers`).
 const CHUNK_CACHE_BYTES: usize = 64 << 20;
+
+/// The chunk cache's capacity: `BAGBASE_CHUNK_CACHE_MB` MiB (at least 1), else
+/// `CHUNK_CACHE_BYTES`.
+fn chunk_cache_bytes() -> usize {
+    std::env::var("BAGBASE_CHUNK_CACHE_MB")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or(CHUNK_CACHE_BYTES, |mb| mb.clamp(1, 1 << 20) << 20)
+}
 
 /// What `fsck` found in the chunk layer.
 #[derive(Debug, Default)]
@@ -173,7 +183,7 @@ impl ChunkStore {
             open_packs: Mutex::default(),
             pack_counter: AtomicU64::new(0),
             writer_lock: Mutex::new(()),
-            chunk_cache: cache::Lru::new(CHUNK_CACHE_BYTES),
+            chunk_cache: cache::Lru::new(chunk_cache_bytes()),
             generation: AtomicU64::new(0),
             _lock: lock,
         })
