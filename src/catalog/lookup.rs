@@ -16,6 +16,7 @@
 //! left out: NaN is outside page statistics but matches `>` in DataFusion).
 
 use super::reader::{SegmentBytes, SegmentChunks};
+use super::segments::column_op_literal;
 use datafusion::arrow::array::{
     new_null_array, Array, ArrayRef, BooleanArray, Datum, RecordBatch, RecordBatchOptions, Scalar,
 };
@@ -38,7 +39,7 @@ use datafusion::parquet::arrow::arrow_reader::{
     RowSelection, RowSelector,
 };
 use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{split_conjunction, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::ReplaceChildrenOptions;
@@ -231,18 +232,7 @@ fn remap(e: &Arc<dyn PhysicalExpr>, used: &[usize]) -> Option<Arc<dyn PhysicalEx
 
 /// `e` as a conjunct pages can be pruned by, if it is one.
 fn bound(e: &Arc<dyn PhysicalExpr>) -> Option<Bound> {
-    let b = e.downcast_ref::<BinaryExpr>()?;
-    let (column, literal, op) = match (
-        b.left().downcast_ref::<Column>(),
-        b.right().downcast_ref::<Literal>(),
-    ) {
-        (Some(c), Some(l)) => (c, l, *b.op()),
-        _ => (
-            b.right().downcast_ref::<Column>()?,
-            b.left().downcast_ref::<Literal>()?,
-            b.op().swap()?,
-        ),
-    };
+    let (column, value, op) = column_op_literal(e)?;
     let prunable = |t: &DataType| {
         t.is_integer()
             || matches!(
@@ -254,12 +244,7 @@ fn bound(e: &Arc<dyn PhysicalExpr>) -> Option<Bound> {
                     | DataType::LargeUtf8
             )
     };
-    let value = literal.value();
-    let ok = matches!(
-        op,
-        Operator::Eq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
-    ) && !value.is_null()
-        && prunable(&value.data_type());
+    let ok = !value.is_null() && prunable(&value.data_type());
     ok.then(|| Bound {
         column: column.name().to_string(),
         op,

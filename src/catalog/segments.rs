@@ -27,6 +27,7 @@ use datafusion::error::Result;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::empty::EmptyExec;
@@ -339,33 +340,15 @@ fn simple_mask(
     predicate: &Arc<dyn PhysicalExpr>,
 ) -> Option<Vec<bool>> {
     use datafusion::logical_expr::Operator;
-    use datafusion::physical_expr::expressions::{BinaryExpr, Column as Col, Literal};
     let mut tests = Vec::new();
     for c in datafusion::physical_expr::split_conjunction(predicate) {
-        let b = c.downcast_ref::<BinaryExpr>()?;
-        let (col, lit, op) = match (
-            b.left().downcast_ref::<Col>(),
-            b.right().downcast_ref::<Literal>(),
-        ) {
-            (Some(c), Some(l)) => (c, l, *b.op()),
-            _ => (
-                b.right().downcast_ref::<Col>()?,
-                b.left().downcast_ref::<Literal>()?,
-                b.op().swap()?,
-            ),
-        };
+        let (col, lit, op) = column_op_literal(c)?;
         let t = schema.field_with_name(col.name()).ok()?.data_type();
-        let v = match lit.value() {
+        let v = match lit {
             ScalarValue::Utf8(Some(v)) if *t == DataType::Utf8 => Exact::Str(v),
             v if t.is_integer() && v.data_type() == *t => Exact::Int(int_of(v)?),
             _ => return None,
         };
-        if !matches!(
-            op,
-            Operator::Eq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
-        ) {
-            return None;
-        }
         tests.push((col.name(), op, v));
     }
     Some(
@@ -394,6 +377,36 @@ fn simple_mask(
             })
             .collect(),
     )
+}
+
+/// `e` as `column op literal` with `op` one of `=`, `<`, `<=`, `>`, `>=` (a literal
+/// on the left is moved right, its operator swapped).
+pub fn column_op_literal(
+    e: &Arc<dyn PhysicalExpr>,
+) -> Option<(
+    &PhysicalColumn,
+    &ScalarValue,
+    datafusion::logical_expr::Operator,
+)> {
+    use datafusion::logical_expr::Operator;
+    use datafusion::physical_expr::expressions::{BinaryExpr, Literal};
+    let b = e.downcast_ref::<BinaryExpr>()?;
+    let (col, lit, op) = match (
+        b.left().downcast_ref::<PhysicalColumn>(),
+        b.right().downcast_ref::<Literal>(),
+    ) {
+        (Some(c), Some(l)) => (c, l, *b.op()),
+        _ => (
+            b.right().downcast_ref::<PhysicalColumn>()?,
+            b.left().downcast_ref::<Literal>()?,
+            b.op().swap()?,
+        ),
+    };
+    matches!(
+        op,
+        Operator::Eq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
+    )
+    .then_some((col, lit.value(), op))
 }
 
 fn exact(v: &Option<StatValue>) -> Option<Exact<'_>> {

@@ -141,34 +141,39 @@ fn segments(store: &Store) {
     t.publish().unwrap();
 }
 
+/// A result's lines, sorted (row order is not part of a SELECT's answer).
+fn text(b: &[RecordBatch]) -> Vec<String> {
+    use bagbase::datafusion::arrow::util::pretty::pretty_format_batches;
+    let mut lines: Vec<String> = pretty_format_batches(b)
+        .unwrap()
+        .to_string()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// `q`'s answer from a new session on `main` (planned from scratch, no cache).
+fn fresh_answer(rt: &tokio::runtime::Runtime, store: &Store, q: &str) -> Vec<String> {
+    let ctx = store.session_context_at("main").unwrap();
+    text(
+        &rt.block_on(async { ctx.sql(q).await?.collect().await })
+            .unwrap(),
+    )
+}
+
 /// Statements that differ only in their WHERE literals share a generic plan
 /// (src/catalog/template.rs): each answer equals the one a new session plans from
 /// scratch, for values inside, between and outside the segments, and values that do
 /// not convert to the column's type are planned as usual.
 #[test]
 fn generic_plans_bind_new_values() {
-    use bagbase::datafusion::arrow::util::pretty::pretty_format_batches;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::init(dir.path(), Default::default()).unwrap();
     segments(&store);
-    let text = |b: &[RecordBatch]| {
-        let mut lines: Vec<String> = pretty_format_batches(b)
-            .unwrap()
-            .to_string()
-            .lines()
-            .map(str::to_string)
-            .collect();
-        lines.sort();
-        lines
-    };
-    let fresh = |q: &str| {
-        let ctx = store.session_context_at("main").unwrap();
-        text(
-            &rt.block_on(async { ctx.sql(q).await?.collect().await })
-                .unwrap(),
-        )
-    };
+    let fresh = |q: &str| fresh_answer(&rt, &store, q);
     let shapes: Vec<Box<dyn Fn(i64, i64) -> String>> = vec![
         Box::new(|a, b| {
             format!("SELECT episode_id, step_index, obs FROM t WHERE episode_id = {a} AND step_index = {b}")
@@ -280,7 +285,6 @@ fn small_scans_read_what_the_parquet_scan_reads() {
         Float64Array, Int32Array, Int64Array, StringArray, TimestampNanosecondArray,
     };
     use bagbase::datafusion::arrow::datatypes::{Field, Schema, TimeUnit};
-    use bagbase::datafusion::arrow::util::pretty::pretty_format_batches;
     use std::sync::Arc;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -326,23 +330,7 @@ fn small_scans_read_what_the_parquet_scan_reads() {
         t.append(&[b]).unwrap();
     }
     t.publish().unwrap();
-    let text = |b: &[RecordBatch]| {
-        let mut lines: Vec<String> = pretty_format_batches(b)
-            .unwrap()
-            .to_string()
-            .lines()
-            .map(str::to_string)
-            .collect();
-        lines.sort();
-        lines
-    };
-    let fresh = |q: &str| {
-        let ctx = store.session_context_at("main").unwrap();
-        text(
-            &rt.block_on(async { ctx.sql(q).await?.collect().await })
-                .unwrap(),
-        )
-    };
+    let fresh = |q: &str| fresh_answer(&rt, &store, q);
     let shapes: Vec<Box<dyn Fn(i64, i64) -> String>> = vec![
         Box::new(|a, b| format!("SELECT * FROM big WHERE episode_id = {a} AND step_index = {b}")),
         Box::new(|a, b| {
