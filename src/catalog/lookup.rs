@@ -3,10 +3,11 @@
 //! — a point lookup, the steps of a few episodes — the scan becomes a [`LookupExec`]:
 //! it reads the segments one after another with the `parquet` crate's synchronous
 //! reader, keeping only the pages whose page-index statistics can match the
-//! predicate's `column op value` conjuncts, and filters and projects the rows itself.
-//! DataFusion's scan does the same work with per-open machinery (a pruning predicate
-//! built per file, metrics, schema adaptation, an async reader state machine) that
-//! costs a point lookup several times what reading its pages does.
+//! predicate's `column op value` conjuncts, with the predicate as the reader's row
+//! filter (other columns decoded only for the rows it keeps), then projects. DataFusion's
+//! scan does the same work with per-open machinery (a pruning predicate built per
+//! file, metrics, schema adaptation, an async reader state machine) that was most of
+//! a kept point lookup's time (docs/design.md "Small scans").
 //!
 //! It is used only when it reads exactly what DataFusion's scan would: no partition
 //! (blob) columns, no declared output ordering, every segment's footer readable and
