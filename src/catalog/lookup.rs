@@ -16,7 +16,7 @@
 //! only saves work; it uses integer, date, timestamp and string columns (floats are
 //! left out: NaN is outside page statistics but matches `>` in DataFusion).
 
-use super::reader::{SegmentBytes, SegmentChunks};
+use super::reader::{self, SegmentBytes, SegmentChunks};
 use super::segments::column_op_literal;
 use datafusion::arrow::array::{
     new_null_array, Array, ArrayRef, BooleanArray, Datum, RecordBatch, RecordBatchOptions, Scalar,
@@ -29,7 +29,7 @@ use datafusion::common::cast::as_boolean_array;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileSource, ParquetSource};
+use datafusion::datasource::physical_plan::{FileScanConfig, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -75,16 +75,8 @@ pub fn parquet_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<(&FileScanConfig, &
 pub fn small_scans(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
     Ok(plan
         .transform_up(|p| {
-            let small = parquet_scan(&p).and_then(|(config, source)| {
-                let predicate = source.filter()?;
-                LookupExec::try_new(
-                    config,
-                    source,
-                    Some(&predicate),
-                    &config.file_groups,
-                    p.properties(),
-                )
-            });
+            let small = parquet_scan(&p)
+                .and_then(|(config, _)| LookupExec::try_new(config, p.properties()));
             Ok(match small {
                 Some(l) => Transformed::yes(Arc::new(l) as Arc<dyn ExecutionPlan>),
                 None => Transformed::no(p),
@@ -108,7 +100,8 @@ struct Bound {
 /// empty, so the plan's partitioning holds).
 #[derive(Debug)]
 pub struct LookupExec {
-    files: Vec<PartitionedFile>,
+    /// The segments, each with its footer.
+    files: Vec<(PartitionedFile, ArrowReaderMetadata)>,
     /// The table columns read, in table order.
     read: SchemaRef,
     /// Over `read`.
@@ -123,21 +116,19 @@ pub struct LookupExec {
 }
 
 impl LookupExec {
-    /// The scan of `config` (a Parquet scan of segments, with `predicate` bound) as a
-    /// `LookupExec` over the segments of `groups`, if it qualifies (module doc).
-    pub fn try_new(
-        config: &FileScanConfig,
-        source: &dyn FileSource,
-        predicate: Option<&Arc<dyn PhysicalExpr>>,
-        groups: &[FileGroup],
-        props: &Arc<PlanProperties>,
-    ) -> Option<Self> {
+    /// The scan of `config` (a Parquet scan of segments, its predicate bound) as a
+    /// `LookupExec`, if it qualifies (module doc); `props` are the scan's.
+    pub fn try_new(config: &FileScanConfig, props: &Arc<PlanProperties>) -> Option<Self> {
         if !config.table_partition_cols().is_empty() || !config.output_ordering.is_empty() {
             return None;
         }
+        let source = config.file_source();
+        let predicate = source.filter();
+        let predicate = predicate.as_ref();
         // A segment DataFusion split into byte ranges (one per partition) is read
         // whole once, where its first range was.
-        let files: Vec<PartitionedFile> = groups
+        let files: Vec<PartitionedFile> = config
+            .file_groups
             .iter()
             .flat_map(|g| g.iter())
             .filter(|f| f.range.as_ref().is_none_or(|r| r.start == 0))
@@ -168,9 +159,9 @@ impl LookupExec {
             return None;
         }
         let read = Arc::new(table.project(&used).ok()?);
-        for f in &files {
-            let chunks = f.extensions.get::<SegmentChunks>()?;
-            let footer = SegmentBytes::new(chunks).footer().ok()?;
+        let mut footers = Vec::with_capacity(files.len());
+        for f in files {
+            let footer = reader::footer(f.extensions.get::<SegmentChunks>()?).ok()?;
             let same = read.fields().iter().all(|t| {
                 footer
                     .schema()
@@ -180,6 +171,7 @@ impl LookupExec {
             if !same {
                 return None;
             }
+            footers.push((f, footer));
         }
         let exprs: Option<Vec<_>> = exprs.iter().map(|e| remap(e, &used)).collect();
         let predicate = match predicate {
@@ -202,7 +194,7 @@ impl LookupExec {
             None => None,
         };
         Some(LookupExec {
-            files,
+            files: footers,
             read,
             predicate,
             filter,
@@ -345,8 +337,8 @@ impl ExecutionPlan for LookupExec {
             .clone()
             .into_iter()
             .flat_map(
-                move |f| -> Box<dyn Iterator<Item = Result<RecordBatch>> + Send> {
-                    match Arc::clone(&read).segment(&f) {
+                move |(f, footer)| -> Box<dyn Iterator<Item = Result<RecordBatch>> + Send> {
+                    match Arc::clone(&read).segment(&f, footer) {
                         Ok(it) => it,
                         Err(e) => Box::new(std::iter::once(Err(e))),
                     }
@@ -385,13 +377,16 @@ type Batches = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
 
 impl Reading {
     /// The rows of segment `f` the predicate keeps, as output batches.
-    fn segment(self: Arc<Self>, f: &PartitionedFile) -> Result<Batches> {
+    fn segment(
+        self: Arc<Self>,
+        f: &PartitionedFile,
+        footer: ArrowReaderMetadata,
+    ) -> Result<Batches> {
         let chunks = f
             .extensions
             .get::<SegmentChunks>()
             .ok_or_else(|| DataFusionError::Internal("segment without chunk list".into()))?;
         let bytes = SegmentBytes::new(chunks);
-        let footer = bytes.footer()?;
         let Some((row_groups, selection)) = self.select(&footer)? else {
             return Ok(Box::new(std::iter::empty()));
         };

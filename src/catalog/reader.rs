@@ -169,26 +169,13 @@ impl AsyncFileReader for SegmentReader {
         &'a mut self,
         _options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, Result<Arc<ParquetMetaData>, ParquetError>> {
-        let segment = self.map.segment;
-        async move {
-            if let Some(md) = FOOTERS.get(&segment) {
-                return Ok(md);
-            }
-            // With its page index whatever was asked: DataFusion's opener asks without
-            // and then loads the index itself when a predicate can use it — a deep copy
-            // of the footer and a read of the index on every open. A reader may give
-            // the index unasked (the opener checks before loading it).
-            let size = self.map.size();
-            let md = Arc::new(
-                ParquetMetaDataReader::new()
-                    .with_page_index_policy(PageIndexPolicy::Optional)
-                    .load_and_finish(self, size)
-                    .await?,
-            );
-            FOOTERS.insert(segment, Arc::clone(&md), md.memory_size());
-            Ok(md)
-        }
-        .boxed()
+        // Read synchronously like every range of a segment (chunks come from the
+        // store's cache or packs), with its page index whatever was asked: DataFusion's
+        // opener asks without and then loads the index itself when a predicate can use
+        // it — a deep copy of the footer and a read of the index on every open. A
+        // reader may give the index unasked (the opener checks before loading it).
+        let md = SegmentBytes::over(Arc::clone(&self.map)).parquet();
+        async move { md }.boxed()
     }
 }
 
@@ -200,35 +187,42 @@ pub struct SegmentBytes {
 
 impl SegmentBytes {
     pub fn new(c: &SegmentChunks) -> Self {
+        Self::over(Arc::new(ChunkMap::new(&c.store, c)))
+    }
+
+    fn over(map: Arc<ChunkMap>) -> Self {
         SegmentBytes {
-            map: Arc::new(ChunkMap::new(&c.store, c)),
+            map,
             last: Mutex::new(None),
         }
     }
 
-    /// The segment's footer (page index included) with its Arrow schema, from the
-    /// caches or read now.
-    pub fn footer(&self) -> Result<ArrowReaderMetadata, ParquetError> {
+    /// The segment's parsed footer, page index included, from `FOOTERS` or read now.
+    fn parquet(&self) -> Result<Arc<ParquetMetaData>, ParquetError> {
         let segment = self.map.segment;
-        if let Some(a) = ARROW.get(&segment) {
-            return Ok(a);
+        if let Some(md) = FOOTERS.get(&segment) {
+            return Ok(md);
         }
-        let md = match FOOTERS.get(&segment) {
-            Some(md) => md,
-            None => {
-                let md = Arc::new(
-                    ParquetMetaDataReader::new()
-                        .with_page_index_policy(PageIndexPolicy::Optional)
-                        .parse_and_finish(self)?,
-                );
-                FOOTERS.insert(segment, Arc::clone(&md), md.memory_size());
-                md
-            }
-        };
-        let a = ArrowReaderMetadata::try_new(md, ArrowReaderOptions::new())?;
-        ARROW.insert(segment, a.clone(), 1024 + 256 * a.schema().fields().len());
-        Ok(a)
+        let md = Arc::new(
+            ParquetMetaDataReader::new()
+                .with_page_index_policy(PageIndexPolicy::Optional)
+                .parse_and_finish(self)?,
+        );
+        FOOTERS.insert(segment, Arc::clone(&md), md.memory_size());
+        Ok(md)
     }
+}
+
+/// Segment `c`'s footer (page index included) with its Arrow schema, from the caches
+/// or read now.
+pub fn footer(c: &SegmentChunks) -> Result<ArrowReaderMetadata, ParquetError> {
+    if let Some(a) = ARROW.get(&c.segment) {
+        return Ok(a);
+    }
+    let md = SegmentBytes::new(c).parquet()?;
+    let a = ArrowReaderMetadata::try_new(md, ArrowReaderOptions::new())?;
+    ARROW.insert(c.segment, a.clone(), 1024 + 256 * a.schema().fields().len());
+    Ok(a)
 }
 
 impl Length for SegmentBytes {

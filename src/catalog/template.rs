@@ -316,20 +316,14 @@ pub fn bind(
         };
         let predicate = substitute(&predicate, from, to)?;
         let groups = prune_groups(config, &predicate);
-        let source = source.with_predicate(Arc::clone(&predicate));
+        let source = source.with_predicate(predicate);
         let config = FileScanConfigBuilder::from(config.clone())
             .with_source(Arc::new(source))
             .with_file_groups(groups)
             .build();
         let scan = DataSourceExec::from_data_source(config.clone());
         // A scan left with a segment or two is read without DataFusion's Parquet scan.
-        let small = LookupExec::try_new(
-            &config,
-            config.file_source().as_ref(),
-            Some(&predicate),
-            &config.file_groups,
-            scan.properties(),
-        );
+        let small = LookupExec::try_new(&config, scan.properties());
         return Ok(match small {
             Some(l) => Arc::new(l),
             None => scan,

@@ -295,15 +295,15 @@ pub fn column_stats(col: &ArrayRef) -> Option<ColumnStats> {
             )
         }
         DataType::Float32 | DataType::Float64 => {
-            let c = compute::cast(col, &DataType::Float64).ok()?;
-            let c = c.as_primitive::<Float64Type>();
-            if c.iter().flatten().any(|v| v.is_nan()) {
+            if has_nan(col) {
                 return Some(ColumnStats {
                     min: None,
                     max: None,
                     nulls,
                 });
             }
+            let c = compute::cast(col, &DataType::Float64).ok()?;
+            let c = c.as_primitive::<Float64Type>();
             (
                 agg::min(c).map(StatValue::Float),
                 agg::max(c).map(StatValue::Float),
