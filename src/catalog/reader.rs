@@ -137,16 +137,18 @@ impl ChunkMap {
                 self.size()
             )));
         }
-        let mut out = Vec::with_capacity((range.end - range.start) as usize);
+        let mut out = Vec::new();
         let mut i = self.chunk_at(range.start);
         while (out.len() as u64) < range.end - range.start {
             let c = self.chunk(i, last)?;
             let cs = self.starts[i];
             let from = range.start.max(cs) - cs;
             let to = range.end.min(cs + c.len() as u64) - cs;
-            if from == 0 && to as usize == c.len() && range.start == cs && range.end == cs + to {
-                return Ok(c);
+            // A range inside one chunk (a page, mostly) is a view of the cached chunk.
+            if range.start >= cs && range.end == cs + to {
+                return Ok(c.slice(from as usize..to as usize));
             }
+            out.reserve_exact((range.end - range.start) as usize);
             out.extend_from_slice(&c[from as usize..to as usize]);
             i += 1;
         }

@@ -21,6 +21,9 @@ use std::sync::Arc;
 
 /// Rows per Parquet row group inside a segment (the unit of in-segment pruning).
 pub const ROW_GROUP_ROWS: usize = 64 * 1024;
+/// Rows per data page at most (the unit a point lookup decodes: pages are chosen by
+/// the page index, then decoded whole).
+pub const PAGE_ROWS: usize = 1024;
 /// Longest string kept as a min/max statistic.
 const MAX_STAT_STR: usize = 256;
 
@@ -187,6 +190,7 @@ pub fn write_segment_blobs(
     let mut props = WriterProperties::builder()
         .set_compression(Compression::UNCOMPRESSED)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(PAGE_ROWS)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_created_by("bagbase".into());
     // Parquet statistics leave NaN out, but NaN sorts above every number in SQL
