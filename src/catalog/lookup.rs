@@ -29,7 +29,7 @@ use datafusion::common::cast::as_boolean_array;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::{FileScanConfig, ParquetSource};
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -119,16 +119,26 @@ impl LookupExec {
     /// The scan of `config` (a Parquet scan of segments, its predicate bound) as a
     /// `LookupExec`, if it qualifies (module doc); `props` are the scan's.
     pub fn try_new(config: &FileScanConfig, props: &Arc<PlanProperties>) -> Option<Self> {
+        let predicate = config.file_source().filter();
+        Self::bound(config, predicate.as_ref(), &config.file_groups, props)
+    }
+
+    /// The scan of `config` as a `LookupExec` reading `groups` with `predicate` in
+    /// place of its own (a generic plan's scan as `template::bind` binds it, without
+    /// building that scan first), if it qualifies.
+    pub fn bound(
+        config: &FileScanConfig,
+        predicate: Option<&Arc<dyn PhysicalExpr>>,
+        groups: &[FileGroup],
+        props: &Arc<PlanProperties>,
+    ) -> Option<Self> {
         if !config.table_partition_cols().is_empty() || !config.output_ordering.is_empty() {
             return None;
         }
         let source = config.file_source();
-        let predicate = source.filter();
-        let predicate = predicate.as_ref();
         // A segment DataFusion split into byte ranges (one per partition) is read
         // whole once, where its first range was.
-        let files: Vec<PartitionedFile> = config
-            .file_groups
+        let files: Vec<PartitionedFile> = groups
             .iter()
             .flat_map(|g| g.iter())
             .filter(|f| f.range.as_ref().is_none_or(|r| r.start == 0))

@@ -12,6 +12,7 @@ pub mod lookup;
 pub mod plans;
 pub mod reader;
 pub mod segments;
+pub mod shape;
 pub mod summary;
 pub mod system;
 pub mod template;

@@ -30,6 +30,7 @@
 //! a statement seen before word for word keeps its own plan instead.
 
 use super::segments::SegmentTable;
+use super::shape::{Shape, Slots};
 use super::template;
 use crate::store::ChunkStore;
 use datafusion::arrow::array::RecordBatch;
@@ -55,8 +56,16 @@ use futures::TryStreamExt;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// Statements run through their shape (`PlanCache::shaped`) in this process.
+static SHAPED: AtomicU64 = AtomicU64::new(0);
+
+/// How many statements this process ran without parsing them (tests check it).
+pub fn shaped_runs() -> u64 {
+    SHAPED.load(Ordering::Relaxed)
+}
 
 /// Plans kept at once; past this the cache starts over.
 const MAX_PLANS: usize = 64;
@@ -144,6 +153,9 @@ struct Inner {
     /// (ref, statement with its WHERE literals as placeholders) → generic plan
     /// (`template`), made the second time a statement of that shape comes.
     generic: HashMap<(String, String), Generic>,
+    /// (ref, statement shape) → the key of its generic plan and where its values are
+    /// (`shape`): texts of a known shape skip parsing.
+    shapes: HashMap<(String, String), Arc<(String, Slots)>>,
 }
 
 /// What the cache knows of a statement shape.
@@ -188,11 +200,16 @@ impl PlanCache {
         reference: &str,
         sql: &str,
     ) -> Result<Vec<RecordBatch>> {
-        let answer = self
-            .execute(store.generation(), reference, sql, sql, None, || {
-                super::session_context(Arc::clone(store), reference)
-            })
-            .await?;
+        let generation = store.generation();
+        let answer = match self.shaped(generation, reference, sql) {
+            Some(answer) => answer?,
+            None => {
+                self.execute(generation, reference, sql, sql, None, || {
+                    super::session_context(Arc::clone(store), reference)
+                })
+                .await?
+            }
+        };
         answer.batches.try_collect().await
     }
 
@@ -222,7 +239,7 @@ impl PlanCache {
         // planning, nothing to bind); others of a known shape take the generic plan.
         if matches!(lookup, Lookup::First) && sql.len() <= MAX_SQL_BYTES {
             if let Some(answer) = self
-                .generic(generation, reference, sql, statement, &ctx)
+                .generic(generation, reference, &key.1, sql, statement, &ctx)
                 .await?
             {
                 return Ok(answer);
@@ -268,6 +285,7 @@ impl PlanCache {
         &self,
         generation: u64,
         reference: &str,
+        text: &str,
         sql: &str,
         statement: Option<&Statement>,
         ctx: &impl Fn() -> SessionContext,
@@ -289,7 +307,7 @@ impl PlanCache {
         let Some(normalized) = template::normalize(statement) else {
             return Ok(None);
         };
-        let key = (reference.to_string(), normalized.key);
+        let key = (reference.to_string(), normalized.key.clone());
         let known = {
             let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             if g.generation != generation {
@@ -341,6 +359,7 @@ impl PlanCache {
         let Ok(bound) = template::bind(&plan.entry.plan, &plan.sentinels, &values) else {
             return Ok(None);
         };
+        self.learn(generation, reference, text, statement, &normalized);
         let entry = Entry {
             plan: bound,
             ..plan.entry.clone()
@@ -348,6 +367,94 @@ impl PlanCache {
         Ok(Some(Answer {
             schema: Arc::clone(&entry.schema),
             batches: entry.run(first)?,
+        }))
+    }
+
+    /// Learns where the values of `text` (parsed as `statement`, normalized as
+    /// `normalized`) are among its literals, if its shape is not known yet.
+    fn learn(
+        &self,
+        generation: u64,
+        reference: &str,
+        text: &str,
+        statement: &Statement,
+        normalized: &template::Normalized,
+    ) {
+        let Some(shape) = Shape::of(text) else {
+            return;
+        };
+        let key = (reference.to_string(), shape.key.clone());
+        {
+            let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            if g.generation != generation || g.shapes.contains_key(&key) {
+                return;
+            }
+        }
+        let Some(printed) = Shape::of(&statement.to_string()) else {
+            return;
+        };
+        let Some(slots) = Slots::learn(&shape, &printed, &normalized.values) else {
+            return;
+        };
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if g.generation == generation {
+            if g.shapes.len() >= MAX_SEEN {
+                g.shapes.clear();
+            }
+            g.shapes
+                .insert(key, Arc::new((normalized.key.clone(), slots)));
+        }
+    }
+
+    /// Runs `sql` without parsing it, if its shape is known and its generic plan is
+    /// ready, and it is not a statement seen before word for word (that one is
+    /// planned to be kept, or has its kept plan run). `None`: take the usual path.
+    pub fn shaped(&self, generation: u64, reference: &str, sql: &str) -> Option<Result<Answer>> {
+        let shape = Shape::of(sql)?;
+        let plan = {
+            let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            if g.generation != generation {
+                return None;
+            }
+            let learned = g.shapes.get(&(reference.to_string(), shape.key.clone()))?;
+            let (generic, slots) = learned.as_ref();
+            let Some(Generic::Ready(plan)) =
+                g.generic.get(&(reference.to_string(), generic.clone()))
+            else {
+                return None;
+            };
+            let values = slots.values(&shape)?;
+            let values: Vec<ScalarValue> = values
+                .iter()
+                .zip(&plan.types)
+                .map(|(v, t)| template::convert(v, t))
+                .collect::<Option<_>>()?;
+            (Arc::clone(plan), values)
+        };
+        let (plan, values) = plan;
+        if plan.entry.worn() {
+            return None;
+        }
+        match self.get(generation, &(reference.to_string(), sql.to_string())) {
+            Lookup::Kept(entry) => {
+                return Some(entry.run(false).map(|batches| Answer {
+                    schema: Arc::clone(&entry.schema),
+                    batches,
+                }))
+            }
+            Lookup::Again => return None,
+            Lookup::First => {}
+        }
+        // As in `generic`: a plan that cannot be bound is planned as usual.
+        let bound = template::bind(&plan.entry.plan, &plan.sentinels, &values).ok()?;
+        SHAPED.fetch_add(1, Ordering::Relaxed);
+        let entry = Entry {
+            plan: bound,
+            ..plan.entry.clone()
+        };
+        Some(entry.run(false).map(|batches| Answer {
+            schema: Arc::clone(&entry.schema),
+            batches,
         }))
     }
 
@@ -378,6 +485,7 @@ impl PlanCache {
             g.plans.clear();
             g.seen.clear();
             g.generic.clear();
+            g.shapes.clear();
             g.generation = generation;
         }
         if let Some(entry) = g.plans.get(key) {

@@ -39,7 +39,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
+use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
 use datafusion::physical_plan::{displayable, ExecutionPlan};
 use datafusion::sql::sqlparser::ast::{
@@ -189,21 +189,29 @@ fn literal(e: &Expr) -> Option<ScalarValue> {
         _ => return None,
     };
     match value {
-        Value::Number(n, _) => {
-            let text = if negative { format!("-{n}") } else { n.clone() };
-            if let Ok(i) = text.parse::<i64>() {
-                Some(ScalarValue::Int64(Some(i)))
-            } else if n.contains(['.', 'e', 'E']) {
-                text.parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite())
-                    .map(|f| ScalarValue::Float64(Some(f)))
-            } else {
-                None
-            }
-        }
+        Value::Number(n, _) => number(n, negative),
         Value::SingleQuotedString(s) => Some(ScalarValue::Utf8(Some(s.clone()))),
         _ => None,
+    }
+}
+
+/// A number literal's value as DataFusion plans it (negated if `negative`): Int64,
+/// else Float64 if it has a point or exponent; `None` past i64 (a decimal).
+pub fn number(digits: &str, negative: bool) -> Option<ScalarValue> {
+    let text = if negative {
+        format!("-{digits}")
+    } else {
+        digits.to_string()
+    };
+    if let Ok(i) = text.parse::<i64>() {
+        Some(ScalarValue::Int64(Some(i)))
+    } else if digits.contains(['.', 'e', 'E']) {
+        text.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(|f| ScalarValue::Float64(Some(f)))
+    } else {
+        None
     }
 }
 
@@ -316,31 +324,22 @@ pub fn bind(
         };
         let predicate = substitute(&predicate, from, to)?;
         let groups = prune_groups(config, &predicate);
+        // A scan left with a segment or two is read without DataFusion's Parquet
+        // scan. It keeps the generic scan's properties: binding changes values, not
+        // the plan's shape, and the nodes above then keep theirs too (below).
+        if let Some(l) = LookupExec::bound(config, Some(&predicate), &groups, plan.properties()) {
+            return Ok(Arc::new(l));
+        }
         let source = source.with_predicate(predicate);
         let config = FileScanConfigBuilder::from(config.clone())
             .with_source(Arc::new(source))
             .with_file_groups(groups)
             .build();
-        let scan = DataSourceExec::from_data_source(config.clone());
-        // A scan left with a segment or two is read without DataFusion's Parquet scan.
-        let small = LookupExec::try_new(&config, scan.properties());
-        return Ok(match small {
-            Some(l) => Arc::new(l),
-            None => scan,
-        });
+        return Ok(DataSourceExec::from_data_source(config));
     }
-    let changed = children
-        .iter()
-        .zip(plan.children())
-        .any(|(n, o)| !Arc::ptr_eq(n, o));
-    if changed {
-        Arc::clone(plan).replace_children(
-            children,
-            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
-        )
-    } else {
-        Ok(Arc::clone(plan))
-    }
+    // Children with the very properties they had (a `LookupExec`) leave a node's own
+    // properties as they were: no recomputing equivalences per run.
+    replace_children_if_necessary(Arc::clone(plan), children)
 }
 
 fn substitute(

@@ -57,15 +57,19 @@ impl SelectHook {
         }
     }
 
-    /// The response of the plan kept for the query text `sql`, if there is one: no
-    /// parsing, no planning. Kept plans are read-only, so every role may run them.
+    /// The response of the plan kept for the query text `sql`, or of the generic plan
+    /// its shape is known to take (`catalog::shape`), if there is one: no parsing, no
+    /// planning. Both are plans of SELECTs, so every role may run them.
     pub fn kept(
         &self,
         sql: &str,
         client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<Response>> {
         let generation = self.store.generation();
-        let answer = self.plans.kept(generation, &self.reference, sql)?;
+        let answer = self
+            .plans
+            .kept(generation, &self.reference, sql)
+            .or_else(|| self.plans.shaped(generation, &self.reference, sql))?;
         Some(
             answer
                 .map_err(|e| PgWireError::ApiError(Box::new(e)))

@@ -300,7 +300,7 @@ fn small_scans_read_what_the_parquet_scan_reads() {
         .edit_table("main", "big", &["episode_id", "step_index"])
         .unwrap();
     // Three segments of 150 episodes × 1,000 steps: three row groups each (65,536
-    // rows), pages of 20,000 rows, so episodes straddle pages and row groups.
+    // rows), pages of 1,024 rows, so episodes straddle pages and row groups.
     for first in [0i64, 150, 300] {
         let (mut e, mut s, mut o, mut n, mut ts) = (vec![], vec![], vec![], vec![], vec![]);
         for ep in first..first + 150 {
@@ -390,4 +390,46 @@ fn small_scans_read_what_the_parquet_scan_reads() {
         "bound scans were read by LookupExec: {}",
         lookup::started() - before
     );
+}
+
+/// A statement of a known shape (src/catalog/shape.rs) runs its generic plan without
+/// being parsed: values are taken from the literals they were learned from, a shape
+/// is learned only when each value's literal is certain, a different fixed literal
+/// (`LIMIT 4`) takes the usual path, and a statement seen word for word before is
+/// planned to be kept as without shapes. Every answer equals a fresh session's.
+#[test]
+fn known_shapes_skip_parsing() {
+    use bagbase::catalog::plans::shaped_runs;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path(), Default::default()).unwrap();
+    segments(&store);
+    let q = |e: i64, s: i64, limit: i64| {
+        format!("SELECT episode_id, step_index, name FROM t WHERE episode_id = {e} AND step_index >= {s} ORDER BY step_index LIMIT {limit};")
+    };
+    // (e, s, limit, whether it runs through its shape).
+    let runs = [
+        (1, 2, 3, false),  // seen once
+        (3, 3, 3, false),  // the generic plan is made; which 3 is which: not learned
+        (5, 7, 3, false),  // learned
+        (7, 7, 3, true),   // the same value twice, each from its own literal
+        (2, -1, 3, false), // `- 1` is another shape (learned now)
+        (11, -9, 3, true), // ... and runs through it
+        (9, 48, 4, false), // LIMIT 4 is fixed, not a value
+        (9, 48, 3, true),  // the shape again
+        (9, 48, 3, false), // seen word for word: planned to be kept
+        (9, 48, 3, false), // the kept plan
+        (19, 0, 3, true),  // the shape again
+    ];
+    for (e, s, limit, shaped) in runs {
+        let q = q(e, s, limit);
+        let before = shaped_runs();
+        let got = text(&rt.block_on(store.sql(&q, None)).unwrap());
+        assert_eq!(got, fresh_answer(&rt, &store, &q), "{q}");
+        // Tests running beside this one may count too: only "at least" is certain.
+        if shaped {
+            assert!(shaped_runs() > before, "{q} ran through its shape");
+        }
+    }
+    assert!(store.cached_plans() >= 1, "the repeated statement is kept");
 }
