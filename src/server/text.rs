@@ -141,12 +141,36 @@ fn float(v: f64, shortest: &str, dig: i32) -> Text {
 }
 
 pub fn float8(v: f64) -> Text {
-    float(v, ryu::Buffer::new().format_finite(v.abs()), 15)
+    let mut digits = ryu::Buffer::new();
+    // Most values: ryu's form is PostgreSQL's (see `plain`).
+    if (1e-4..1e15).contains(&v.abs()) {
+        return plain(v.is_sign_negative(), digits.format_finite(v.abs()));
+    }
+    float(v, digits.format_finite(v.abs()), 15)
 }
 
 /// (The flags of an `f32` are those of the same `f64`; its digits are its own.)
 pub fn float4(v: f32) -> Text {
-    float(f64::from(v), ryu::Buffer::new().format_finite(v.abs()), 6)
+    let mut digits = ryu::Buffer::new();
+    if (1e-4..1e6).contains(&v.abs()) {
+        return plain(v.is_sign_negative(), digits.format_finite(v.abs()));
+    }
+    float(f64::from(v), digits.format_finite(v.abs()), 6)
+}
+
+/// A value whose shortest digits start at 10^-4 to 10^(dig-1) (`float8out` writes it
+/// without an exponent): ryu writes it the same way (it uses exponents only outside
+/// 10^-5..10^16, 10^13 for `f32`), except that an integer ends in `.0`. The bounds are
+/// checked on the value: the shortest digits of a value at or above the double
+/// nearest 0.0001 are at least 0.0001, as that double's own are exactly 0.0001.
+fn plain(negative: bool, shortest: &str) -> Text {
+    let mut out = Text::default();
+    if negative {
+        out.push(b'-');
+    }
+    let s = shortest.as_bytes();
+    out.extend(s.strip_suffix(b".0").unwrap_or(s));
+    out
 }
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -259,9 +283,36 @@ mod tests {
             (5e-324, "5e-324"),
             (1e100, "1e+100"),
             (123e-310, "1.23e-308"),
+            (0.00009999999999999999, "9.999999999999999e-05"),
+            (999999999999999.9, "999999999999999.9"),
+            (999999999999999.0, "999999999999999"),
+            (1e15, "1e+15"),
+            (-36.9, "-36.9"),
+            (0.091, "0.091"),
         ];
         for (v, want) in cases {
             assert_eq!(s(float8(*v)), *want, "{v:e}");
+        }
+    }
+
+    /// The short path (`plain`) writes what the general one does, over the range it
+    /// takes and across its edges.
+    #[test]
+    fn plain_floats_agree_with_the_general_form() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..200_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let mantissa = (x >> 11) as f64 / (1u64 << 53) as f64 + 0.5;
+            let e = (i % 22) - 6;
+            let v = mantissa * 10f64.powi(e) * if x & 1 == 0 { 1.0 } else { -1.0 };
+            let general = float(v, ryu::Buffer::new().format_finite(v.abs()), 15);
+            assert_eq!(s(float8(v)), s(general), "{v:e}");
+            let w = v as f32;
+            let general = float(f64::from(w), ryu::Buffer::new().format_finite(w.abs()), 6);
+            assert_eq!(s(float4(w)), s(general), "{w:e}");
+            let r = v.round();
+            let general = float(r, ryu::Buffer::new().format_finite(r.abs()), 15);
+            assert_eq!(s(float8(r)), s(general), "{r:e}");
         }
     }
 
@@ -283,6 +334,10 @@ mod tests {
             (3.4028235e38, "3.4028235e+38"),
             (1e-40, "1e-40"),
             (1e-45, "1e-45"),
+            (999999.94, "999999.94"),
+            (1e6, "1e+06"),
+            (-0.00012, "-0.00012"),
+            (9.9999e-5, "9.9999e-05"),
         ];
         for (v, want) in cases {
             assert_eq!(s(float4(*v)), *want, "{v:e}");
