@@ -410,6 +410,16 @@ impl PlanCache {
     /// ready, and it is not a statement seen before word for word (that one is
     /// planned to be kept, or has its kept plan run). `None`: take the usual path.
     pub fn shaped(&self, generation: u64, reference: &str, sql: &str) -> Option<Result<Answer>> {
+        // No shape learned: not even tokenized (INSERTs, one-off statements).
+        if self
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .shapes
+            .is_empty()
+        {
+            return None;
+        }
         let shape = Shape::of(sql)?;
         let plan = {
             let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
