@@ -130,6 +130,12 @@ impl Entry {
                 self.finished.store(true, Ordering::Relaxed);
             }
         }
+        // A `LookupExec` at the root (a bound point lookup) has every row in partition
+        // 0 and the others empty: read it without `execute_stream`'s coalescing (a
+        // task and a channel per partition).
+        if plan.downcast_ref::<super::lookup::LookupExec>().is_some() {
+            return plan.execute(0, Arc::clone(&self.task));
+        }
         execute_stream(plan, Arc::clone(&self.task))
     }
 }
