@@ -138,6 +138,22 @@ impl Entry {
         }
         execute_stream(plan, Arc::clone(&self.task))
     }
+
+    /// A run's answer: the schema and a reset copy's batches (see `run`).
+    fn answer(&self, first: bool) -> Result<Answer> {
+        Ok(Answer {
+            schema: Arc::clone(&self.schema),
+            batches: self.run(first)?,
+        })
+    }
+
+    /// This plan with `bound` (its generic plan bound to a statement's values) to run.
+    fn bound(&self, bound: Arc<dyn ExecutionPlan>) -> Entry {
+        Entry {
+            plan: bound,
+            ..self.clone()
+        }
+    }
 }
 
 /// A statement's result: its schema (as the logical plan gives it, field metadata
@@ -236,10 +252,7 @@ impl PlanCache {
         let key = (reference.to_string(), key.to_string());
         let lookup = self.get(generation, &key);
         if let Lookup::Kept(entry) = lookup {
-            return Ok(Answer {
-                schema: Arc::clone(&entry.schema),
-                batches: entry.run(false)?,
-            });
+            return entry.answer(false);
         }
         // A statement seen before word for word keeps its own plan (pruned while
         // planning, nothing to bind); others of a known shape take the generic plan.
@@ -279,10 +292,7 @@ impl PlanCache {
             runs: Arc::default(),
         };
         self.put(generation, key, entry.clone());
-        Ok(Answer {
-            schema,
-            batches: entry.run(true)?,
-        })
+        entry.answer(true)
     }
 
     /// Runs `sql` through the generic plan of its shape when there is one (and makes
@@ -366,14 +376,7 @@ impl PlanCache {
             return Ok(None);
         };
         self.learn(generation, reference, text, statement, &normalized);
-        let entry = Entry {
-            plan: bound,
-            ..plan.entry.clone()
-        };
-        Ok(Some(Answer {
-            schema: Arc::clone(&entry.schema),
-            batches: entry.run(first)?,
-        }))
+        plan.entry.bound(bound).answer(first).map(Some)
     }
 
     /// Learns where the values of `text` (parsed as `statement`, normalized as
@@ -427,7 +430,7 @@ impl PlanCache {
             return None;
         }
         let shape = Shape::of(sql)?;
-        let plan = {
+        let (plan, values) = {
             let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             if g.generation != generation {
                 return None;
@@ -447,31 +450,18 @@ impl PlanCache {
                 .collect::<Option<_>>()?;
             (Arc::clone(plan), values)
         };
-        let (plan, values) = plan;
         if plan.entry.worn() {
             return None;
         }
         match self.get(generation, &(reference.to_string(), sql.to_string())) {
-            Lookup::Kept(entry) => {
-                return Some(entry.run(false).map(|batches| Answer {
-                    schema: Arc::clone(&entry.schema),
-                    batches,
-                }))
-            }
+            Lookup::Kept(entry) => return Some(entry.answer(false)),
             Lookup::Again => return None,
             Lookup::First => {}
         }
         // As in `generic`: a plan that cannot be bound is planned as usual.
         let bound = template::bind(&plan.entry.plan, &plan.sentinels, &values).ok()?;
         SHAPED.fetch_add(1, Ordering::Relaxed);
-        let entry = Entry {
-            plan: bound,
-            ..plan.entry.clone()
-        };
-        Some(entry.run(false).map(|batches| Answer {
-            schema: Arc::clone(&entry.schema),
-            batches,
-        }))
+        Some(plan.entry.bound(bound).answer(false))
     }
 
     /// Runs the plan kept under `key` for `reference` at `generation`, if there is one
@@ -489,10 +479,7 @@ impl PlanCache {
         if entry.worn() {
             return None;
         }
-        Some(entry.run(false).map(|batches| Answer {
-            schema: Arc::clone(&entry.schema),
-            batches,
-        }))
+        Some(entry.answer(false))
     }
 
     fn get(&self, generation: u64, key: &(String, String)) -> Lookup {
