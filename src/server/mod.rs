@@ -154,6 +154,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServerError> {
     check_options(&store, &opts)?;
+    store.chunk_store().use_server_chunk_cache();
     let tls = match (&opts.tls_cert, &opts.tls_key) {
         (Some(c), Some(k)) => Some(load_tls(c, k)?),
         _ => None,

@@ -7,10 +7,11 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 pub struct Lru<K, V> {
-    capacity: usize,
+    capacity: AtomicUsize,
     inner: Mutex<Inner<K, V>>,
 }
 
@@ -25,13 +26,18 @@ impl<K: Hash + Eq + Clone, V: Clone> Lru<K, V> {
     /// A cache holding at most `capacity` weight.
     pub fn new(capacity: usize) -> Self {
         Lru {
-            capacity,
+            capacity: AtomicUsize::new(capacity),
             inner: Mutex::new(Inner {
                 map: HashMap::new(),
                 weight: 0,
                 tick: 0,
             }),
         }
+    }
+
+    /// Holds at most `capacity` weight from the next insert on.
+    pub fn set_capacity(&self, capacity: usize) {
+        self.capacity.store(capacity, Ordering::Relaxed);
     }
 
     pub fn get(&self, key: &K) -> Option<V> {
@@ -45,7 +51,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Lru<K, V> {
 
     /// Keeps `value` unless it alone would take more than an eighth of the capacity.
     pub fn insert(&self, key: K, value: V, weight: usize) {
-        if weight > self.capacity / 8 {
+        let capacity = self.capacity.load(Ordering::Relaxed);
+        if weight > capacity / 8 {
             return;
         }
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -55,11 +62,11 @@ impl<K: Hash + Eq + Clone, V: Clone> Lru<K, V> {
             g.weight -= old.1;
         }
         g.weight += weight;
-        if g.weight > self.capacity {
+        if g.weight > capacity {
             let mut by_age: Vec<(u64, K)> =
                 g.map.iter().map(|(k, (_, _, u))| (*u, k.clone())).collect();
             by_age.sort_unstable_by_key(|(u, _)| *u);
-            let target = self.capacity - self.capacity / 4;
+            let target = capacity - capacity / 4;
             for (_, k) in by_age {
                 if g.weight <= target {
                     break;

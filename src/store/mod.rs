@@ -74,13 +74,22 @@ pub struct ChunkStore {
 /// `BAGBASE_CHUNK_CACHE_MB` says otherwise (a server's `shared_buffers`).
 const CHUNK_CACHE_BYTES: usize = 64 << 20;
 
-/// The chunk cache's capacity: `BAGBASE_CHUNK_CACHE_MB` MiB (at least 1), else
-/// `CHUNK_CACHE_BYTES`.
-fn chunk_cache_bytes() -> usize {
+/// The chunk cache of a store `bagbase serve` opens, unless `BAGBASE_CHUNK_CACHE_MB`
+/// says otherwise: random point lookups over a table larger than 64 MiB decompressed
+/// chunks on most lookups (docs/BENCHMARKS.md, wire server, session 23).
+pub const SERVER_CHUNK_CACHE_BYTES: usize = 256 << 20;
+
+/// `BAGBASE_CHUNK_CACHE_MB` in bytes (at least 1 MiB), if it is set.
+fn chunk_cache_env() -> Option<usize> {
     std::env::var("BAGBASE_CHUNK_CACHE_MB")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
-        .map_or(CHUNK_CACHE_BYTES, |mb| mb.clamp(1, 1 << 20) << 20)
+        .map(|mb| mb.clamp(1, 1 << 20) << 20)
+}
+
+/// The chunk cache's capacity: `BAGBASE_CHUNK_CACHE_MB` MiB, else `CHUNK_CACHE_BYTES`.
+fn chunk_cache_bytes() -> usize {
+    chunk_cache_env().unwrap_or(CHUNK_CACHE_BYTES)
 }
 
 /// What `fsck` found in the chunk layer.
@@ -265,6 +274,14 @@ impl ChunkStore {
 
     /// A chunk's bytes through the store's chunk cache: for queries, which come back to
     /// the same footers and pages. Bulk readers (export, fsck) use `read_chunk`.
+    /// Sizes the chunk cache for a server ([`SERVER_CHUNK_CACHE_BYTES`]) unless
+    /// `BAGBASE_CHUNK_CACHE_MB` set it.
+    pub fn use_server_chunk_cache(&self) {
+        if chunk_cache_env().is_none() {
+            self.chunk_cache.set_capacity(SERVER_CHUNK_CACHE_BYTES);
+        }
+    }
+
     pub fn read_chunk_cached(&self, id: &Id) -> Result<bytes::Bytes> {
         if let Some(b) = self.chunk_cache.get(id) {
             return Ok(b);
