@@ -93,7 +93,8 @@ type Filter = (SchemaRef, Arc<dyn PhysicalExpr>);
 /// A conjunct page statistics can rule pages out by: `column op value`.
 #[derive(Debug, Clone)]
 struct Bound {
-    column: String,
+    /// Shared with the page-statistics cache's keys (no copy per lookup).
+    column: Arc<str>,
     op: Operator,
     value: ScalarValue,
 }
@@ -251,7 +252,7 @@ fn bound(e: &Arc<dyn PhysicalExpr>) -> Option<Bound> {
     };
     let ok = !value.is_null() && prunable(&value.data_type());
     ok.then(|| Bound {
-        column: column.name().to_string(),
+        column: Arc::from(column.name()),
         op,
         value: value.clone(),
     })
@@ -519,16 +520,16 @@ type PageStats = Arc<Vec<Option<(ArrayRef, ArrayRef, Vec<usize>)>>>;
 
 /// Page statistics of the columns lookups bound, by (segment, column): converting
 /// them from the page index per lookup was ≈ 6 % of a served point lookup.
-static PAGE_STATS: LazyLock<Lru<(Id, String), PageStats>> = LazyLock::new(|| Lru::new(16 << 20));
+static PAGE_STATS: LazyLock<Lru<(Id, Arc<str>), PageStats>> = LazyLock::new(|| Lru::new(16 << 20));
 
 /// Column `column`'s page statistics in `segment` (`None`: the segment has no page
 /// index, or no statistics of that column).
 fn page_stats(
     segment: &Id,
-    column: &str,
+    column: &Arc<str>,
     footer: &ArrowReaderMetadata,
 ) -> Result<Option<PageStats>> {
-    let key = (*segment, column.to_string());
+    let key = (*segment, Arc::clone(column));
     if let Some(s) = PAGE_STATS.get(&key) {
         return Ok(Some(s));
     }
@@ -537,7 +538,7 @@ fn page_stats(
         return Ok(None);
     };
     let parquet = md.file_metadata().schema_descr();
-    let Ok(conv) = StatisticsConverter::try_new(column, footer.schema(), parquet) else {
+    let Ok(conv) = StatisticsConverter::try_new(column.as_ref(), footer.schema(), parquet) else {
         return Ok(None);
     };
     let mut weight = 64 + key.1.len();
