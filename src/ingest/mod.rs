@@ -16,6 +16,7 @@ pub use detect::Format;
 pub use error::IngestError;
 
 use crate::store::ChunkWriter;
+use crate::version::chunk_list::ChunkListBuilder;
 use crate::version::manifest::{file_id_for, FileEntry};
 use crate::version::WorkingEdit;
 use std::io::Read;
@@ -147,7 +148,9 @@ pub fn ingest_reader<R: Read + Send>(
     let format = detect::detect(Path::new(name), &head[..got]);
     let stream = std::io::Cursor::new(head[..got].to_vec()).chain(reader);
     let advance = |n| progress.advance(n);
-    let blob = match chunks.put_stream(stream, &advance)? {
+    let trees = chunks.store().config().chunk_trees();
+    let mut list = ChunkListBuilder::new(trees.then(|| chunks.stager()));
+    let blob = match chunks.put_stream_to(stream, &advance, &mut list)? {
         Ok(b) => b,
         Err((offset, source)) => {
             return Err(IngestError::Read {
@@ -160,7 +163,7 @@ pub fn ingest_reader<R: Read + Send>(
     };
     let file_id = file_id_for(name);
     let previous = edit.root.file(&file_id)?;
-    let list = edit.nodes.put_chunks(chunks.kv(), &blob.chunks)?;
+    let list = list.finish(&mut edit.nodes, chunks.kv())?;
     if let Some(prev) = previous.filter(|p| p.sha256 == blob.sha256 && p.chunks == list) {
         return Ok(Ingested {
             entry: prev,
@@ -175,7 +178,7 @@ pub fn ingest_reader<R: Read + Send>(
         format: format.as_str().to_string(),
         size_bytes: blob.size,
         sha256: blob.sha256,
-        chunk_count: blob.chunks.len() as u64,
+        chunk_count: blob.chunks,
         ingested_at: crate::version::record::now_ns(),
         chunks: list,
     };

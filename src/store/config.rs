@@ -4,7 +4,7 @@ use super::error::{Result, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// The on-disk format version this build writes (docs/format.md).
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format version this build still reads and writes: a format-1 store keeps
 /// format 1 (its segments never hold blob columns, §4).
 pub const OLDEST_FORMAT: u32 = 1;
@@ -38,6 +38,11 @@ impl StoreConfig {
     /// Whether segments may hold blob columns (format 2 on).
     pub fn blobs(&self) -> bool {
         self.format_version >= 2
+    }
+
+    /// Whether long chunk lists are split into `C` parts under `L` nodes (format 3 on).
+    pub fn chunk_trees(&self) -> bool {
+        self.format_version >= 3
     }
 
     /// Checks the format version, and the bounds FastCDC and the pack format accept.

@@ -19,7 +19,7 @@ pub use config::StoreConfig;
 pub use error::{Result, StoreError};
 pub use id::Id;
 pub use meta::{Batch, MetaKv};
-pub use writer::{Blob, ChunkWriter, WriteStats};
+pub use writer::{Blob, ChunkSink, ChunkWriter, Stager, Streamed, WriteStats};
 
 use error::IoContext;
 use pack::ChunkLoc;

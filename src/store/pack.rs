@@ -368,6 +368,22 @@ pub fn scan(path: &Path, f: &mut dyn FnMut(ScannedEntry) -> Result<()>) -> Resul
     )
 }
 
+/// Calls `f` with the chunk id of every entry of a finished pack, reading only the entry
+/// headers (a writer's rollback; `scan` checks the data too).
+pub fn entry_ids(path: &Path, f: &mut dyn FnMut(Id) -> Result<()>) -> Result<()> {
+    let file = File::open(path).at(path)?;
+    let end = file.metadata().at(path)?.len().saturating_sub(TRAILER_LEN);
+    let mut offset = HEADER_LEN;
+    while end.saturating_sub(offset) >= ENTRY_HEADER_LEN as u64 {
+        let mut h = [0u8; ENTRY_HEADER_LEN];
+        file.read_exact_at(&mut h, offset).at(path)?;
+        let eh = EntryHeader::decode(&h).map_err(|e| corrupt(path, offset, e))?;
+        f(eh.id)?;
+        offset += ENTRY_HEADER_LEN as u64 + eh.stored_len as u64;
+    }
+    Ok(())
+}
+
 /// `scan` over any reader of `size` bytes; `path` only names the pack in errors.
 pub fn scan_from<R: Read>(
     mut r: R,

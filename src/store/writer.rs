@@ -6,10 +6,13 @@
 //!
 //! Publication is staged: when a pack is sealed (write → fsync file → fsync dir) its
 //! chunk-index entries go to the metadata store in small batches, so neither this
-//! writer nor sled holds an entry per chunk of a long stream (one huge sled batch
-//! pins every replaced tree node until it ends: ≈4 KiB per chunk). Nothing refers to
-//! those chunks until the caller publishes its own batch and calls `keep`; a writer
-//! dropped before that deletes the entries and the packs again.
+//! writer nor the KV holds an entry per chunk of a long stream. The stream's chunk list
+//! goes to a `ChunkSink` as chunks are placed, and a `Stager` writes entries that only
+//! this writer's data refers to (full chunk-list nodes) ahead of the caller's batch.
+//! Nothing refers to any of it until the caller publishes its own batch and calls
+//! `keep`; a writer dropped before that deletes the staged entries, the index entries
+//! (read back from its packs' entry headers) and the packs again. What this writer keeps
+//! for that is one id per pack, not one per chunk.
 
 use super::cut::{cut, Piece};
 use super::error::{Result, StoreError};
@@ -38,6 +41,48 @@ pub struct Blob {
     pub sha256: Id,
 }
 
+/// A stored byte stream whose chunk list went to a `ChunkSink`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Streamed {
+    pub size: u64,
+    pub sha256: Id,
+    pub chunks: u64,
+}
+
+/// Receives a stream's chunks in order as they are placed (`put_stream_to`).
+pub trait ChunkSink {
+    fn chunk(&mut self, id: Id, len: u32) -> Result<()>;
+}
+
+impl ChunkSink for Vec<(Id, u32)> {
+    fn chunk(&mut self, id: Id, len: u32) -> Result<()> {
+        self.push((id, len));
+        Ok(())
+    }
+}
+
+/// Writes metadata entries ahead of the caller's batch: entries that only the writer's
+/// unpublished data refers to, so they need not wait in memory. Entries already present
+/// are left as they are; the writer deletes the ones it added unless it is kept.
+#[derive(Clone)]
+pub struct Stager<'a> {
+    kv: &'a dyn crate::store::MetaKv,
+    added: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Stager<'_> {
+    pub fn put(&self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
+        if self.kv.contains(&key)? {
+            return Ok(());
+        }
+        let mut b = Batch::default();
+        b.put(key.clone(), value);
+        self.kv.apply(b)?;
+        self.added.lock().expect("stager lock").push(key);
+        Ok(())
+    }
+}
+
 /// Counts of what one writer did.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WriteStats {
@@ -53,8 +98,8 @@ pub struct ChunkWriter<'a> {
     pack: Option<PackWriter>,
     /// Sealed packs whose index entries are published (ids, for a rollback).
     finished: Vec<u64>,
-    /// Ids published to the chunk index by this writer (32 bytes per new chunk).
-    published: Vec<Id>,
+    /// Keys written ahead by `Stager`s of this writer.
+    staged: Arc<Mutex<Vec<Vec<u8>>>>,
     /// New chunks in the open pack, not yet in the chunk index.
     written: Arc<RwLock<HashMap<Id, ChunkLoc>>>,
     kept: bool,
@@ -98,7 +143,7 @@ impl<'a> ChunkWriter<'a> {
             store,
             pack: None,
             finished: Vec::new(),
-            published: Vec::new(),
+            staged: Arc::default(),
             written: Arc::default(),
             kept: false,
             stats: WriteStats::default(),
@@ -116,6 +161,14 @@ impl<'a> ChunkWriter<'a> {
         self.store.kv()
     }
 
+    /// Writes metadata entries ahead of the caller's batch (see `Stager`).
+    pub fn stager(&self) -> Stager<'a> {
+        Stager {
+            kv: self.store.kv(),
+            added: Arc::clone(&self.staged),
+        }
+    }
+
     /// Chunks, hashes and stores everything `reader` yields. `progress` gets byte counts.
     /// A read error is returned as is (`Err(io)`), with the offset reached.
     pub fn put_stream<R: Read + Send>(
@@ -123,6 +176,23 @@ impl<'a> ChunkWriter<'a> {
         reader: R,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<std::result::Result<Blob, (u64, std::io::Error)>> {
+        let mut chunks = Vec::new();
+        Ok(self
+            .put_stream_to(reader, progress, &mut chunks)?
+            .map(|s| Blob {
+                chunks,
+                size: s.size,
+                sha256: s.sha256,
+            }))
+    }
+
+    /// `put_stream`, handing the chunk list to `sink` as it grows instead of keeping it.
+    pub fn put_stream_to<R: Read + Send>(
+        &mut self,
+        reader: R,
+        progress: &(dyn Fn(u64) + Sync),
+        sink: &mut dyn ChunkSink,
+    ) -> Result<std::result::Result<Streamed, (u64, std::io::Error)>> {
         let cfg = self.store.config().clone();
         let (tx_raw, rx_raw) = sync_channel::<(u64, Piece)>(QUEUE);
         let rx_raw = Arc::new(Mutex::new(rx_raw));
@@ -169,15 +239,15 @@ impl<'a> ChunkWriter<'a> {
                 });
             }
             drop(tx_done);
-            let out = self.collect(s, rx_done, progress);
+            let out = self.collect(s, rx_done, progress, sink);
             drop(rx_raw);
             let cut = cutter.join().expect("chunker thread");
             let chunks = out?;
             Ok(match cut {
-                Ok((size, sha256)) => Ok(Blob {
-                    chunks,
+                Ok((size, sha256)) => Ok(Streamed {
                     size,
                     sha256,
+                    chunks,
                 }),
                 Err(e) => Err(e),
             })
@@ -200,13 +270,13 @@ impl<'a> ChunkWriter<'a> {
         scope: &'scope Scope<'scope, '_>,
         rx: Receiver<Done>,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<Vec<(Id, u32)>>
+        sink: &mut dyn ChunkSink,
+    ) -> Result<u64>
     where
         'a: 'scope,
     {
         let mut pending = BTreeMap::new();
         let mut next = 0u64;
-        let mut chunks = Vec::new();
         let mut sealing = None;
         let placed = || -> Result<()> {
             for d in rx {
@@ -216,14 +286,14 @@ impl<'a> ChunkWriter<'a> {
                     self.stats.logical_bytes += d.len as u64;
                     progress(d.len as u64);
                     self.place(&d, scope, &mut sealing)?;
-                    chunks.push((d.id, d.len));
+                    sink.chunk(d.id, d.len)?;
                 }
             }
             Ok(())
         };
         let placed = placed();
         let sealed = join_sealer(sealing.take());
-        placed.and(sealed).map(|()| chunks)
+        placed.and(sealed).map(|()| next)
     }
 
     fn place<'scope>(
@@ -293,7 +363,7 @@ impl<'a> ChunkWriter<'a> {
             .iter()
             .map(|(id, loc)| (*id, *loc))
             .collect();
-        self.record_for_rollback(&pack, &entries);
+        self.finished.push(pack.id());
         let store = self.store;
         let written = Arc::clone(&self.written);
         *sealing = Some(scope.spawn(move || {
@@ -319,15 +389,8 @@ impl<'a> ChunkWriter<'a> {
             std::mem::take(&mut *self.written.write().expect("map lock"))
                 .into_iter()
                 .collect();
-        self.record_for_rollback(&pack, &entries);
-        publish_pack(self.store, pack, &entries)
-    }
-
-    /// Remembers a pack and its chunks before they are published, so a rollback also
-    /// covers a pack whose index entries were only partly applied.
-    fn record_for_rollback(&mut self, pack: &PackWriter, entries: &[(Id, ChunkLoc)]) {
         self.finished.push(pack.id());
-        self.published.extend(entries.iter().map(|(id, _)| *id));
+        publish_pack(self.store, pack, &entries)
     }
 
     /// Seals and indexes the open pack. The chunks are not referenced yet: publish
@@ -341,19 +404,31 @@ impl<'a> ChunkWriter<'a> {
         self.kept = true;
     }
 
+    /// Deletes what this writer added: staged entries, then every chunk of its packs
+    /// from the index (a pack is recorded before its entries are applied, so one whose
+    /// entries were only partly applied is covered), then the packs.
     fn roll_back(&mut self) -> Result<()> {
+        let kv = self.store.kv();
         let mut batch = Batch::default();
-        for (i, id) in self.published.iter().enumerate() {
-            batch.delete(super::chunk_key(id));
-            if (i + 1) % INDEX_BATCH == 0 {
-                self.store.kv().apply(std::mem::take(&mut batch))?;
-            }
+        for key in std::mem::take(&mut *self.staged.lock().expect("stager lock")) {
+            batch.delete(key);
         }
         for id in &self.finished {
+            let path = super::pack::pack_path(self.store.packs_dir(), *id);
+            if !path.exists() {
+                continue; // never finished: none of its entries were applied
+            }
+            super::pack::entry_ids(&path, &mut |cid| {
+                batch.delete(super::chunk_key(&cid));
+                if batch.ops.len() >= INDEX_BATCH {
+                    kv.apply(std::mem::take(&mut batch))?;
+                }
+                Ok(())
+            })?;
             batch.delete(super::pack_key(*id));
         }
-        self.store.kv().apply(batch)?;
-        self.store.kv().flush()?;
+        kv.apply(batch)?;
+        kv.flush()?;
         for id in self.finished.drain(..) {
             let _ = std::fs::remove_file(super::pack::pack_path(self.store.packs_dir(), id));
         }

@@ -3,6 +3,7 @@
 //! once, after the chunks it refers to are durable, so each command is all-or-nothing.
 
 pub mod blob;
+pub mod chunk_list;
 pub mod error;
 pub mod manifest;
 pub mod node;

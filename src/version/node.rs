@@ -2,7 +2,7 @@
 //! A node's id is the SHA-256 of its encoding, so equal subtrees have equal ids and a
 //! diff can skip them by comparing ids. Nodes are immutable; `gc` removes unreachable ones.
 //! Encoding: one kind byte, then JSON (root, file bucket, table, segment leaf) or a packed binary
-//! list (chunk list). See docs/format.md.
+//! list (chunk list, chunk-list index). See docs/format.md.
 
 use super::error::{Result, VersionError};
 use crate::store::{Batch, Id, MetaKv};
@@ -20,7 +20,16 @@ pub enum Kind {
     /// A run of a table's segments (see `table_tree`).
     SegmentLeaf = b'S',
     ChunkList = b'C',
+    /// The parts of a long chunk list, in order (format 3 on; see `chunk_list`).
+    ChunkIndex = b'L',
 }
+
+/// Bytes per record of a `C` node (chunk id + raw length u32) and an `L` node (child
+/// node id + the raw bytes below it, u64).
+const CHUNK_RECORD: usize = 36;
+const INDEX_RECORD: usize = 40;
+/// How deep `L` nodes may nest: 4096⁶ chunks is far beyond any store.
+const MAX_INDEX_DEPTH: usize = 6;
 
 pub fn node_key(id: &Id) -> Vec<u8> {
     [NODE_PREFIX, &id.0].concat()
@@ -72,13 +81,11 @@ impl NodeWriter {
     }
 
     pub fn put_chunks(&mut self, kv: &dyn MetaKv, chunks: &[(Id, u32)]) -> Result<Id> {
-        let mut bytes = Vec::with_capacity(1 + chunks.len() * 36);
-        bytes.push(Kind::ChunkList as u8);
-        for (id, len) in chunks {
-            bytes.extend_from_slice(&id.0);
-            bytes.extend_from_slice(&len.to_le_bytes());
-        }
-        self.put(kv, bytes)
+        self.put(kv, encode_chunks(chunks))
+    }
+
+    pub fn put_chunk_index(&mut self, kv: &dyn MetaKv, parts: &[(Id, u64)]) -> Result<Id> {
+        self.put(kv, encode_index(parts))
     }
 
     /// Reads a node, seeing this writer's not-yet-published nodes too.
@@ -105,27 +112,81 @@ pub fn decode_json<T: DeserializeOwned>(id: &Id, kind: Kind, bytes: &[u8]) -> Re
     }
 }
 
-pub fn decode_chunks(id: &Id, bytes: &[u8]) -> Result<Vec<(Id, u32)>> {
-    match bytes.split_first() {
-        Some((k, body)) if *k == Kind::ChunkList as u8 && body.len() % 36 == 0 => Ok(body
-            .chunks_exact(36)
-            .map(|c| {
-                (
-                    Id(c[..32].try_into().expect("32 bytes")),
-                    u32::from_le_bytes(c[32..].try_into().expect("4 bytes")),
-                )
-            })
-            .collect()),
-        _ => Err(bad(id, "expected a chunk list node")),
+/// A `C` node: chunk ids and raw lengths.
+pub fn encode_chunks(chunks: &[(Id, u32)]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(1 + chunks.len() * CHUNK_RECORD);
+    bytes.push(Kind::ChunkList as u8);
+    for (id, len) in chunks {
+        bytes.extend_from_slice(&id.0);
+        bytes.extend_from_slice(&len.to_le_bytes());
     }
+    bytes
+}
+
+/// An `L` node: child node ids and the raw bytes each stands for.
+pub fn encode_index(parts: &[(Id, u64)]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(1 + parts.len() * INDEX_RECORD);
+    bytes.push(Kind::ChunkIndex as u8);
+    for (id, raw) in parts {
+        bytes.extend_from_slice(&id.0);
+        bytes.extend_from_slice(&raw.to_le_bytes());
+    }
+    bytes
+}
+
+fn records<'b>(
+    id: &Id,
+    bytes: &'b [u8],
+    kind: Kind,
+    size: usize,
+) -> Result<impl Iterator<Item = (Id, &'b [u8])>> {
+    match bytes.split_first() {
+        Some((k, body)) if *k == kind as u8 && body.len() % size == 0 => {
+            Ok(body.chunks_exact(size).map(|c| {
+                let (id, rest) = c.split_at(32);
+                (Id(id.try_into().expect("32 bytes")), rest)
+            }))
+        }
+        _ => Err(bad(id, format!("expected a {kind:?} node"))),
+    }
+}
+
+pub fn decode_chunks(id: &Id, bytes: &[u8]) -> Result<Vec<(Id, u32)>> {
+    Ok(records(id, bytes, Kind::ChunkList, CHUNK_RECORD)?
+        .map(|(c, len)| (c, u32::from_le_bytes(len.try_into().expect("4 bytes"))))
+        .collect())
+}
+
+pub fn decode_index(id: &Id, bytes: &[u8]) -> Result<Vec<(Id, u64)>> {
+    Ok(records(id, bytes, Kind::ChunkIndex, INDEX_RECORD)?
+        .map(|(c, raw)| (c, u64::from_le_bytes(raw.try_into().expect("8 bytes"))))
+        .collect())
 }
 
 pub fn get_json<T: DeserializeOwned>(kv: &dyn MetaKv, id: &Id, kind: Kind) -> Result<T> {
     decode_json(id, kind, &get_raw(kv, id)?)
 }
 
+/// A stored stream's whole chunk list: a `C` node, or an `L` node's parts in order.
 pub fn get_chunks(kv: &dyn MetaKv, id: &Id) -> Result<Vec<(Id, u32)>> {
-    decode_chunks(id, &get_raw(kv, id)?)
+    let mut out = Vec::new();
+    append_chunks(kv, id, 0, &mut out)?;
+    Ok(out)
+}
+
+fn append_chunks(kv: &dyn MetaKv, id: &Id, depth: usize, out: &mut Vec<(Id, u32)>) -> Result<()> {
+    let bytes = get_raw(kv, id)?;
+    if bytes.first() != Some(&(Kind::ChunkIndex as u8)) {
+        out.extend(decode_chunks(id, &bytes)?);
+        return Ok(());
+    }
+    if depth >= MAX_INDEX_DEPTH {
+        return Err(bad(id, "chunk-list index nested too deep"));
+    }
+    for (part, _) in decode_index(id, &bytes)? {
+        append_chunks(kv, &part, depth + 1, out)?;
+    }
+    Ok(())
 }
 
 /// The ids a node refers to: child nodes and chunks (for reachability in gc and fsck).
@@ -150,6 +211,10 @@ pub fn children(id: &Id, bytes: &[u8]) -> Result<(Vec<Id>, Vec<Id>)> {
         k if k == Kind::ChunkList as u8 => (
             vec![],
             decode_chunks(id, bytes)?.into_iter().map(|c| c.0).collect(),
+        ),
+        k if k == Kind::ChunkIndex as u8 => (
+            decode_index(id, bytes)?.into_iter().map(|c| c.0).collect(),
+            vec![],
         ),
         other => return Err(bad(id, format!("unknown node kind {other}"))),
     })
