@@ -1,30 +1,32 @@
 //! Allocator tuning for the `bagbase` process (a library user keeps its own).
 //!
-//! glibc raises its mmap threshold each time a large mmapped block is freed, up to
-//! 32 MiB. After the first few multi-MiB buffers (camera frames, table batches,
-//! encoded segments) are freed, later ones come from the heap arenas instead, and the
-//! freed space stays in the process: a 700 MiB camera bag's ingest peaked at 264 MiB
-//! RSS, ≈46 MiB of it such retained free memory. Fixing the threshold at 4 MiB (which
-//! also turns off that adjustment) returns big buffers to the system when they are
-//! freed: 218 MiB, at ≈8 % more time for the page faults (docs/BENCHMARKS.md,
-//! "Bag → LeRobot"). A lower threshold saved more memory but cost 25–40 % in time.
+//! Rust allocations go to mimalloc (main.rs); C libraries (zstd's contexts, HDF5)
+//! still use glibc's malloc, tuned here as before mimalloc came in:
 //!
-//! Commands other than `serve` also use one arena for every thread: the chunk
-//! pipeline's threads allocate buffers that another thread frees, and with an arena
-//! per thread the freed space stayed spread over them. A 2 GiB camera bag's ingest
-//! peaked at 63–66 MiB with glibc's default arenas and 57 MiB with one, and was no
-//! slower (docs/BENCHMARKS.md, ROS1 session 19). The server keeps several arenas for
-//! its many concurrent tasks.
+//! glibc raises its mmap threshold each time a large mmapped block is freed, up to
+//! 32 MiB. After the first few multi-MiB buffers are freed, later ones come from the
+//! heap arenas instead, and the freed space stays in the process. Fixing the
+//! threshold at 4 MiB (which also turns off that adjustment) returns big buffers to the
+//! system when they are freed (docs/BENCHMARKS.md, "Bag → LeRobot"). Commands other
+//! than `serve` also use one glibc arena for every thread (ROS1 session 19).
+//!
+//! Commands other than `serve` turn transparent huge pages off for the process
+//! (`PR_SET_THP_DISABLE`, what mimalloc's `allow_thp=0` does): mimalloc asks for huge
+//! pages on its arenas, so memory it had freed but not yet purged stayed resident in
+//! 2 MiB units, and an ingest's peak RSS grew with the stream — 1 / 4 GiB of mixed data
+//! peaked at 86 / 91 MiB with huge pages and 65 / 66 MiB without (docs/BENCHMARKS.md,
+//! ingest session 24). The server keeps them for its long-lived caches.
 
 /// Applies the tuning; a no-op on other C libraries. Call before any thread starts.
 pub fn tune(serving: bool) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; called once, before any thread
-    // is started.
+    // SAFETY: mallopt only sets allocator parameters and prctl a flag of this process;
+    // called once, before any thread is started.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
         if !serving {
             libc::mallopt(libc::M_ARENA_MAX, 1);
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
         }
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]

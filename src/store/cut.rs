@@ -2,6 +2,7 @@
 //! read in large blocks that the chunk pipeline shares by reference, each chunk is a
 //! range of one block, and only a block's unfinished tail is copied to the start of the
 //! next. The whole stream's SHA-256 is taken chunk by chunk as they are handed out.
+//! A block goes back to the cutter's pool when its last chunk is dropped.
 //!
 //! Boundaries are exactly those of `fastcdc::v2020::StreamCDC` (the cutter it
 //! replaces): a cut is only looked for with `chunk_max` bytes in view or at the end of
@@ -9,6 +10,7 @@
 
 use super::config::StoreConfig;
 use super::id::Id;
+use super::pool::Pool;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::sync::mpsc::SyncSender;
@@ -16,17 +18,31 @@ use std::sync::Arc;
 
 /// Smallest block read from the stream (a block is at least two largest chunks).
 const MIN_BLOCK: usize = 2 << 20;
+/// Blocks kept for reuse: about as many as the pipeline's queues hold at once.
+const KEEP_BLOCKS: usize = 4;
+
+/// A read block; its bytes go back to the pool when the last chunk of it is dropped.
+struct Block {
+    bytes: Vec<u8>,
+    pool: Pool,
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        self.pool.give(std::mem::take(&mut self.bytes));
+    }
+}
 
 /// One chunk: a range of a shared block.
 pub struct Piece {
-    block: Arc<Vec<u8>>,
+    block: Arc<Block>,
     start: usize,
     len: usize,
 }
 
 impl Piece {
     pub fn bytes(&self) -> &[u8] {
-        &self.block[self.start..self.start + self.len]
+        &self.block.bytes[self.start..self.start + self.len]
     }
 }
 
@@ -41,15 +57,20 @@ pub fn cut<R: Read>(mut reader: R, cfg: &StoreConfig, tx: SyncSender<(u64, Piece
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut seq = 0u64;
+    let pool = Pool::new(KEEP_BLOCKS);
     // The next block, already holding the unfinished tail of the last one.
-    let mut block = Vec::with_capacity(block_len);
+    let mut block = pool.take(block_len);
     loop {
         let fresh = block.len();
         let eof = fill(&mut reader, &mut block, block_len).map_err(|e| (size, e))?;
         size += (block.len() - fresh) as u64;
         let n = block.len();
-        let shared = Arc::new(std::mem::take(&mut block));
-        let cdc = fastcdc::v2020::FastCDC::new(&shared, min, avg, max);
+        let shared = Arc::new(Block {
+            bytes: std::mem::take(&mut block),
+            pool: pool.clone(),
+        });
+        let bytes = &shared.bytes;
+        let cdc = fastcdc::v2020::FastCDC::new(bytes, min, avg, max);
         let mut pos = 0;
         // The stream hash follows the cuts, each chunk hashed once it is handed out, so
         // the workers get their first chunk of a block at once, not after the whole
@@ -66,18 +87,18 @@ pub fn cut<R: Read>(mut reader: R, cfg: &StoreConfig, tx: SyncSender<(u64, Piece
                 return Ok((size, Id(hasher.finalize().into())));
             }
             if end > hashed {
-                hasher.update(&shared[hashed..end]);
+                hasher.update(&bytes[hashed..end]);
                 hashed = end;
             }
             seq += 1;
             pos = end;
         }
-        hasher.update(&shared[hashed..]);
+        hasher.update(&bytes[hashed..]);
         if eof {
             return Ok((size, Id(hasher.finalize().into())));
         }
-        block.reserve_exact(block_len);
-        block.extend_from_slice(&shared[pos..]);
+        block = pool.take(block_len);
+        block.extend_from_slice(&bytes[pos..]);
     }
 }
 

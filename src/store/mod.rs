@@ -13,6 +13,7 @@ pub mod error;
 pub mod id;
 pub mod meta;
 pub mod pack;
+pub mod pool;
 pub mod writer;
 
 pub use config::StoreConfig;

@@ -18,6 +18,7 @@ use super::cut::{cut, Piece};
 use super::error::{Result, StoreError};
 use super::id::Id;
 use super::pack::{ChunkLoc, Codec, PackWriter};
+use super::pool::Pool;
 use super::ChunkStore;
 use crate::store::meta::Batch;
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +31,8 @@ use std::thread::{Scope, ScopedJoinHandle};
 /// that neither worker runs dry while the cutter reads and hashes.
 const QUEUE: usize = 32;
 const WORKERS: usize = 2;
+/// Compressed-chunk buffers kept for reuse (each ≈ the largest chunk's bound).
+const KEEP_BUFFERS: usize = 16;
 /// Chunk-index entries per metadata batch when a pack is published.
 const INDEX_BATCH: usize = 1024;
 
@@ -199,6 +202,8 @@ impl<'a> ChunkWriter<'a> {
         let (tx_done, rx_done) = sync_channel::<Done>(QUEUE);
         let known = Arc::clone(&self.written);
         let store = self.store;
+        let buffers = Pool::new(KEEP_BUFFERS);
+        let bound = zstd::zstd_safe::compress_bound(cfg.chunk_max as usize);
         std::thread::scope(|s| {
             let cut_cfg = cfg.clone();
             let cutter = s.spawn(move || cut(reader, &cut_cfg, tx_raw));
@@ -206,6 +211,7 @@ impl<'a> ChunkWriter<'a> {
                 let rx = Arc::clone(&rx_raw);
                 let tx = tx_done.clone();
                 let known = Arc::clone(&known);
+                let buffers = buffers.clone();
                 let level = cfg.zstd_level;
                 s.spawn(move || -> Result<()> {
                     let mut z = zstd::bulk::Compressor::new(level)
@@ -222,7 +228,7 @@ impl<'a> ChunkWriter<'a> {
                         let stored = if have {
                             None
                         } else {
-                            Some(compress(&mut z, piece))
+                            Some(compress(&mut z, piece, &buffers, bound))
                         };
                         if tx
                             .send(Done {
@@ -239,7 +245,7 @@ impl<'a> ChunkWriter<'a> {
                 });
             }
             drop(tx_done);
-            let out = self.collect(s, rx_done, progress, sink);
+            let out = self.collect(s, rx_done, progress, sink, &buffers);
             drop(rx_raw);
             let cut = cutter.join().expect("chunker thread");
             let chunks = out?;
@@ -271,6 +277,7 @@ impl<'a> ChunkWriter<'a> {
         rx: Receiver<Done>,
         progress: &(dyn Fn(u64) + Sync),
         sink: &mut dyn ChunkSink,
+        buffers: &Pool,
     ) -> Result<u64>
     where
         'a: 'scope,
@@ -287,6 +294,9 @@ impl<'a> ChunkWriter<'a> {
                     progress(d.len as u64);
                     self.place(&d, scope, &mut sealing)?;
                     sink.chunk(d.id, d.len)?;
+                    if let Some(Stored::Zstd(b)) = d.stored {
+                        buffers.give(b);
+                    }
                 }
             }
             Ok(())
@@ -479,9 +489,14 @@ fn publish_pack(store: &ChunkStore, pack: PackWriter, entries: &[(Id, ChunkLoc)]
     store.kv().apply(batch)
 }
 
-fn compress(z: &mut zstd::bulk::Compressor<'_>, piece: Piece) -> Stored {
-    match z.compress(piece.bytes()) {
-        Ok(c) if c.len() < piece.bytes().len() => Stored::Zstd(c),
-        _ => Stored::Raw(piece),
+/// Compresses into a buffer of the pool (`bound`: the largest chunk's compress bound).
+fn compress(z: &mut zstd::bulk::Compressor<'_>, piece: Piece, pool: &Pool, bound: usize) -> Stored {
+    let mut out = pool.take(bound);
+    match z.compress_to_buffer(piece.bytes(), &mut out) {
+        Ok(n) if n < piece.bytes().len() => Stored::Zstd(out),
+        _ => {
+            pool.give(out);
+            Stored::Raw(piece)
+        }
     }
 }

@@ -108,7 +108,9 @@ mod tests {
     }
 
     fn list(n: u32) -> Vec<(Id, u32)> {
-        (0..n).map(|i| (Id::of(&i.to_le_bytes()), 100 + i)).collect()
+        (0..n)
+            .map(|i| (Id::of(&i.to_le_bytes()), 100 + i))
+            .collect()
     }
 
     /// Builds `chunks` with fan-out 3 (levels fill at 3, 9, 27 … chunks), staging through
@@ -148,8 +150,8 @@ mod tests {
             // Full nodes were staged while the list grew: C parts, then L nodes.
             let full = (n / 3) + (n / 9) + (n / 27) + (n / 81);
             assert!(staged <= full as usize, "{n}: {staged} > {full}");
-            let (kids, _) = node::children(&top, &node::get_raw(store.kv(), &top).unwrap())
-                .unwrap();
+            let (kids, _) =
+                node::children(&top, &node::get_raw(store.kv(), &top).unwrap()).unwrap();
             assert!(kids.len() <= 3);
         }
     }
@@ -168,10 +170,17 @@ mod tests {
         for (id, len) in list(20) {
             b.chunk(id, len).unwrap();
         }
-        assert!(nodes(&store).len() > before.len(), "staged as the list grew");
+        assert!(
+            nodes(&store).len() > before.len(),
+            "staged as the list grew"
+        );
         drop(b);
         drop(w);
-        assert_eq!(nodes(&store), before, "rolled back, the kept list's nodes left");
+        assert_eq!(
+            nodes(&store),
+            before,
+            "rolled back, the kept list's nodes left"
+        );
         assert_eq!(node::get_chunks(store.kv(), &kept_top).unwrap(), kept);
     }
 }

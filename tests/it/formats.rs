@@ -134,7 +134,11 @@ fn random(n: usize, seed: u64) -> Vec<u8> {
 /// Every key of the metadata store, sorted (the store "exactly as before" check).
 fn keys(store: &bagbase::Store) -> Vec<Vec<u8>> {
     let kv = store.chunk_store().kv();
-    kv.scan_prefix(b"").unwrap().into_iter().map(|(k, _)| k).collect()
+    kv.scan_prefix(b"")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect()
 }
 
 /// A reader that fails after `n` bytes, as a disk error would.
@@ -171,12 +175,18 @@ fn a_new_store_splits_long_chunk_lists() {
     let data = random(20 << 20, 7);
     let opts = bagbase::IngestOptions::default();
     let before_failure = {
-        store.ingest_reader("small.bin", &data[..1000], &opts).unwrap();
+        store
+            .ingest_reader("small.bin", &data[..1000], &opts)
+            .unwrap();
         keys(&store)
     };
     let err = store.ingest_reader("big.bin", FailsAfter(&data[..10 << 20]), &opts);
     assert!(format!("{:?}", err.unwrap_err()).contains("device gone"));
-    assert_eq!(keys(&store), before_failure, "the failed ingest left nothing");
+    assert_eq!(
+        keys(&store),
+        before_failure,
+        "the failed ingest left nothing"
+    );
 
     store.ingest_reader("big.bin", &data[..], &opts).unwrap();
     let kv = store.chunk_store().kv();
@@ -194,7 +204,11 @@ fn a_new_store_splits_long_chunk_lists() {
         )
         .unwrap();
         let files = bagbase::version::manifest::list_files(kv, &root).unwrap();
-        files.into_iter().find(|f| f.path == "big.bin").unwrap().chunks
+        files
+            .into_iter()
+            .find(|f| f.path == "big.bin")
+            .unwrap()
+            .chunks
     };
     let raw = bagbase::version::node::get_raw(kv, &top).unwrap();
     assert_eq!(raw[0], b'L');

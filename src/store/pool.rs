@@ -1,0 +1,43 @@
+//! A few byte buffers the chunk pipeline's threads hand back and forth instead of
+//! allocating one per read block or compressed chunk. One thread allocated them and
+//! another freed them, and the allocator kept such freed memory for a while, so an
+//! ingest's RSS grew with the stream (docs/BENCHMARKS.md, ingest session 24).
+
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone)]
+pub struct Pool {
+    free: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// Buffers kept at most; more are freed.
+    keep: usize,
+}
+
+impl Pool {
+    pub fn new(keep: usize) -> Pool {
+        Pool {
+            free: Arc::default(),
+            keep,
+        }
+    }
+
+    /// An empty buffer of at least `capacity` bytes.
+    pub fn take(&self, capacity: usize) -> Vec<u8> {
+        let mut v = self
+            .free
+            .lock()
+            .expect("pool lock")
+            .pop()
+            .unwrap_or_default();
+        v.reserve_exact(capacity);
+        v
+    }
+
+    /// Returns a buffer for reuse.
+    pub fn give(&self, mut v: Vec<u8>) {
+        v.clear();
+        let mut free = self.free.lock().expect("pool lock");
+        if free.len() < self.keep {
+            free.push(v);
+        }
+    }
+}
