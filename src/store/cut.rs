@@ -57,7 +57,7 @@ pub fn cut<R: Read>(mut reader: R, cfg: &StoreConfig, tx: SyncSender<(u64, Piece
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut seq = 0u64;
-    let pool = Pool::new(KEEP_BLOCKS);
+    let pool = Pool::new(KEEP_BLOCKS, block_len);
     // The next block, already holding the unfinished tail of the last one.
     let mut block = pool.take(block_len);
     loop {

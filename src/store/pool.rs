@@ -10,13 +10,17 @@ pub struct Pool {
     free: Arc<Mutex<Vec<Vec<u8>>>>,
     /// Buffers kept at most; more are freed.
     keep: usize,
+    /// Largest capacity kept: a buffer grown for a rare large chunk is freed, so the
+    /// kept ones stay about the size most takes ask for.
+    max_capacity: usize,
 }
 
 impl Pool {
-    pub fn new(keep: usize) -> Pool {
+    pub fn new(keep: usize, max_capacity: usize) -> Pool {
         Pool {
             free: Arc::default(),
             keep,
+            max_capacity,
         }
     }
 
@@ -35,6 +39,9 @@ impl Pool {
     /// Returns a buffer for reuse.
     pub fn give(&self, mut v: Vec<u8>) {
         v.clear();
+        if v.capacity() > self.max_capacity {
+            return;
+        }
         let mut free = self.free.lock().expect("pool lock");
         if free.len() < self.keep {
             free.push(v);

@@ -31,7 +31,8 @@ use std::thread::{Scope, ScopedJoinHandle};
 /// that neither worker runs dry while the cutter reads and hashes.
 const QUEUE: usize = 32;
 const WORKERS: usize = 2;
-/// Compressed-chunk buffers kept for reuse (each ≈ the largest chunk's bound).
+/// Compressed-chunk buffers kept for reuse, each for a chunk of up to twice the
+/// average size (larger ones are allocated and freed as before).
 const KEEP_BUFFERS: usize = 16;
 /// Chunk-index entries per metadata batch when a pack is published.
 const INDEX_BATCH: usize = 1024;
@@ -202,8 +203,10 @@ impl<'a> ChunkWriter<'a> {
         let (tx_done, rx_done) = sync_channel::<Done>(QUEUE);
         let known = Arc::clone(&self.written);
         let store = self.store;
-        let buffers = Pool::new(KEEP_BUFFERS);
-        let bound = zstd::zstd_safe::compress_bound(cfg.chunk_max as usize);
+        let buffers = Pool::new(
+            KEEP_BUFFERS,
+            zstd::zstd_safe::compress_bound(2 * cfg.chunk_avg as usize),
+        );
         std::thread::scope(|s| {
             let cut_cfg = cfg.clone();
             let cutter = s.spawn(move || cut(reader, &cut_cfg, tx_raw));
@@ -228,7 +231,7 @@ impl<'a> ChunkWriter<'a> {
                         let stored = if have {
                             None
                         } else {
-                            Some(compress(&mut z, piece, &buffers, bound))
+                            Some(compress(&mut z, piece, &buffers))
                         };
                         if tx
                             .send(Done {
@@ -489,9 +492,9 @@ fn publish_pack(store: &ChunkStore, pack: PackWriter, entries: &[(Id, ChunkLoc)]
     store.kv().apply(batch)
 }
 
-/// Compresses into a buffer of the pool (`bound`: the largest chunk's compress bound).
-fn compress(z: &mut zstd::bulk::Compressor<'_>, piece: Piece, pool: &Pool, bound: usize) -> Stored {
-    let mut out = pool.take(bound);
+/// Compresses into a buffer of the pool.
+fn compress(z: &mut zstd::bulk::Compressor<'_>, piece: Piece, pool: &Pool) -> Stored {
+    let mut out = pool.take(zstd::zstd_safe::compress_bound(piece.bytes().len()));
     match z.compress_to_buffer(piece.bytes(), &mut out) {
         Ok(n) if n < piece.bytes().len() => Stored::Zstd(out),
         _ => {
