@@ -1,22 +1,10 @@
 //! Content-defined chunking keeps an insertion local: a 64 MiB random file and the same
 //! file with 1 MiB inserted in the middle share all but the chunks around the insert.
 
+use crate::common::random;
 use bagbase::datafusion::arrow::array::AsArray;
 use bagbase::datafusion::arrow::datatypes::{Float64Type, Int64Type};
 use bagbase::{IngestOptions, Store};
-
-fn random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed;
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(n);
-    out
-}
 
 /// Stored-bytes growth of one trial: `seed` picks the data and where 1 MiB goes in.
 fn trial(seed: u64) -> (f64, f64, f64) {

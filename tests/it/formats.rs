@@ -6,7 +6,7 @@
 //! fsck and takes new ingests, which stay plain; so does the format-2 store in
 //! tests/data/format2 (made the same way by the last build writing format 2).
 
-use crate::common::{copy_dir, csv_rows, ok, walk};
+use crate::common::{copy_dir, csv_rows, ok, random, walk};
 use std::path::Path;
 
 const FRAMES: &str =
@@ -116,19 +116,6 @@ fn an_unknown_format_is_refused() {
         err.contains("store format version 4 is not supported (this build reads versions 1 to 3)"),
         "{err}"
     );
-}
-
-fn random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(n + 8);
-    while out.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(n);
-    out
 }
 
 /// Every key of the metadata store, sorted (the store "exactly as before" check).
