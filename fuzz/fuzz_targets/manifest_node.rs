@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let id = Id::of(data);
     let _ = node::children(&id, data);
     let _ = node::decode_chunks(&id, data);
+    let _ = node::decode_index(&id, data);
     let _ = node::decode_json::<manifest::Root>(&id, node::Kind::Root, data);
     let _ = node::decode_json::<manifest::TableNode>(&id, node::Kind::Table, data);
     let _ = ChunkLoc::decode(data);
