@@ -1,5 +1,5 @@
 //! The metadata key-value store: a small trait (`MetaKv`) and its two implementations,
-//! redb (stores of format 2, `redb_kv.rs`) and sled (format 1, `sled_kv.rs`).
+//! redb (stores of format 2 on, `redb_kv.rs`) and sled (format 1, `sled_kv.rs`).
 //! Everything above talks to the trait, so versions and the catalog do not know which.
 //! A `Batch` is applied atomically; `flush` makes it durable. Key prefixes are listed
 //! in docs/format.md.
