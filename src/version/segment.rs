@@ -24,6 +24,11 @@ pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// Rows per data page at most (the unit a point lookup decodes: pages are chosen by
 /// the page index, then decoded whole).
 pub const PAGE_ROWS: usize = 1024;
+/// A column chunk's dictionary page at most (the `parquet` crate's default is 1 MiB):
+/// past it the chunk goes on in plain encoding. A point lookup reads and decodes the
+/// dictionary of every column chunk it touches, so a column of unique values (sensor
+/// floats, timestamps) cost it up to 512 KiB per row group.
+const DICTIONARY_BYTES: usize = 64 * 1024;
 /// Longest string kept as a min/max statistic.
 const MAX_STAT_STR: usize = 256;
 
@@ -192,6 +197,7 @@ pub fn write_segment_blobs(
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_data_page_row_count_limit(PAGE_ROWS)
         .set_statistics_enabled(EnabledStatistics::Page)
+        .set_dictionary_page_size_limit(DICTIONARY_BYTES)
         .set_created_by("bagbase".into());
     // Parquet statistics leave NaN out, but NaN sorts above every number in SQL
     // (`x > 1e9` matches it): a float column holding NaN gets none, or page pruning
