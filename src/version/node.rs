@@ -114,22 +114,30 @@ pub fn decode_json<T: DeserializeOwned>(id: &Id, kind: Kind, bytes: &[u8]) -> Re
 
 /// A `C` node: chunk ids and raw lengths.
 pub fn encode_chunks(chunks: &[(Id, u32)]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(1 + chunks.len() * CHUNK_RECORD);
-    bytes.push(Kind::ChunkList as u8);
-    for (id, len) in chunks {
-        bytes.extend_from_slice(&id.0);
-        bytes.extend_from_slice(&len.to_le_bytes());
-    }
-    bytes
+    encode(
+        Kind::ChunkList,
+        chunks.iter().map(|(id, len)| (id, len.to_le_bytes())),
+    )
 }
 
 /// An `L` node: child node ids and the raw bytes each stands for.
 pub fn encode_index(parts: &[(Id, u64)]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(1 + parts.len() * INDEX_RECORD);
-    bytes.push(Kind::ChunkIndex as u8);
-    for (id, raw) in parts {
+    encode(
+        Kind::ChunkIndex,
+        parts.iter().map(|(id, raw)| (id, raw.to_le_bytes())),
+    )
+}
+
+/// The kind byte, then each record: an id and its fixed-size little-endian number.
+fn encode<'i, const N: usize>(
+    kind: Kind,
+    records: impl ExactSizeIterator<Item = (&'i Id, [u8; N])>,
+) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(1 + records.len() * (32 + N));
+    bytes.push(kind as u8);
+    for (id, n) in records {
         bytes.extend_from_slice(&id.0);
-        bytes.extend_from_slice(&raw.to_le_bytes());
+        bytes.extend_from_slice(&n);
     }
     bytes
 }
