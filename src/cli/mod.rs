@@ -237,10 +237,17 @@ enum ExportFormat {
     Lerobot,
 }
 
+/// redb's cache for commands other than `serve` (see `store::meta::set_cache_bytes`).
+const ONE_SHOT_META_CACHE: usize = 256 << 10;
+
 /// Runs the command line; returns the process exit status.
 pub fn run() -> i32 {
     let cli = Cli::parse();
-    alloc::tune(matches!(cli.command, Command::Serve { .. }));
+    let serving = matches!(cli.command, Command::Serve { .. });
+    alloc::tune(serving);
+    if !serving {
+        bagbase::store::meta::set_cache_bytes(ONE_SHOT_META_CACHE);
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {

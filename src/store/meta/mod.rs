@@ -7,7 +7,7 @@
 mod redb_kv;
 mod sled_kv;
 
-pub use redb_kv::RedbKv;
+pub use redb_kv::{set_cache_bytes, RedbKv};
 pub use sled_kv::SledKv;
 
 use super::error::Result;

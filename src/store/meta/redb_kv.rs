@@ -11,14 +11,25 @@ use super::{Batch, MetaKv};
 use crate::store::error::{Result, StoreError};
 use redb::{Durability, ReadableDatabase, TableDefinition};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const META: TableDefinition<&[u8], &[u8]> = TableDefinition::new("meta");
 /// The file, under the store's `meta/` directory.
 pub const FILE: &str = "bagbase.redb";
-/// Memory redb may hold for pages it read or will write (its default is 1 GiB). Small:
-/// the chunk index of a 4 GiB ingest (≈65 k entries) fits, and queries keep decoded
-/// nodes and chunks in their own caches.
-const CACHE_BYTES: usize = 4 << 20;
+/// Memory redb may hold for pages it read or will write (its default is 1 GiB), unless
+/// [`set_cache_bytes`] chose another size. Small: the chunk index of a 4 GiB ingest
+/// (≈65 k entries) fits, and queries keep decoded nodes and chunks in their own caches.
+pub const CACHE_BYTES: usize = 4 << 20;
+/// What databases opened from now on get (`CACHE_BYTES` unless set).
+static CACHE: AtomicUsize = AtomicUsize::new(CACHE_BYTES);
+
+/// Sets the cache size of databases opened from now on. The `bagbase` binary gives
+/// one-shot commands 256 KiB: an ingest's cache otherwise fills with chunk-index pages
+/// as its stream goes on, so a 4 GiB ingest peaked about 4 MiB above a 1 GiB one
+/// (docs/BENCHMARKS.md, ingest session 25); a long-lived server keeps the default.
+pub fn set_cache_bytes(bytes: usize) {
+    CACHE.store(bytes, Ordering::Relaxed);
+}
 
 /// Called with a key and its value; returns whether to go on.
 type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool> + 'a;
@@ -36,7 +47,7 @@ impl RedbKv {
     pub fn open(dir: &Path) -> Result<RedbKv> {
         std::fs::create_dir_all(dir).map_err(meta_err)?;
         let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
+            .set_cache_size(CACHE.load(Ordering::Relaxed))
             .create(dir.join(FILE))
             .map_err(meta_err)?;
         let kv = RedbKv { db };
