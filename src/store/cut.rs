@@ -10,7 +10,7 @@
 
 use super::config::StoreConfig;
 use super::id::Id;
-use super::pool::Pool;
+use super::pool::{Budget, Pool};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::sync::mpsc::SyncSender;
@@ -49,9 +49,15 @@ impl Piece {
 /// Size and SHA-256 of the whole stream, or the offset where reading failed.
 pub type CutResult = std::result::Result<(u64, Id), (u64, std::io::Error)>;
 
-/// Reads `reader` to its end and sends its chunks, numbered in order, to `tx`. Stops
-/// early (with what it has read) when the receiving side hangs up.
-pub fn cut<R: Read>(mut reader: R, cfg: &StoreConfig, tx: SyncSender<(u64, Piece)>) -> CutResult {
+/// Reads `reader` to its end and sends its chunks, numbered in order, to `tx`, each
+/// once `budget` has room for it. Stops early (with what it has read) when the
+/// receiving side hangs up or closes the budget.
+pub fn cut<R: Read>(
+    mut reader: R,
+    cfg: &StoreConfig,
+    tx: SyncSender<(u64, Piece)>,
+    budget: &Budget,
+) -> CutResult {
     let (min, avg, max) = (cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max);
     let block_len = (2 * max as usize).max(MIN_BLOCK);
     let mut hasher = Sha256::new();
@@ -83,7 +89,7 @@ pub fn cut<R: Read>(mut reader: R, cfg: &StoreConfig, tx: SyncSender<(u64, Piece
                 start: pos,
                 len: end - pos,
             };
-            if tx.send((seq, piece)).is_err() {
+            if !budget.take(piece.len) || tx.send((seq, piece)).is_err() {
                 return Ok((size, Id(hasher.finalize().into())));
             }
             if end > hashed {
@@ -128,9 +134,16 @@ mod tests {
 
     fn pieces(data: &[u8], cfg: &StoreConfig, step: usize) -> (Vec<Vec<u8>>, CutResult) {
         let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let budget = Budget::new(1 << 20);
         std::thread::scope(|s| {
-            let h = s.spawn(|| cut(Trickle(data, step), cfg, tx));
-            let got: Vec<Vec<u8>> = rx.iter().map(|(_, p)| p.bytes().to_vec()).collect();
+            let h = s.spawn(|| cut(Trickle(data, step), cfg, tx, &budget));
+            let got: Vec<Vec<u8>> = rx
+                .iter()
+                .map(|(_, p)| {
+                    budget.give(p.len);
+                    p.bytes().to_vec()
+                })
+                .collect();
             (got, h.join().expect("cutter"))
         })
     }

@@ -1,9 +1,10 @@
-//! A few byte buffers the chunk pipeline's threads hand back and forth instead of
-//! allocating one per read block or compressed chunk. One thread allocated them and
-//! another freed them, and the allocator kept such freed memory for a while, so an
-//! ingest's RSS grew with the stream (docs/BENCHMARKS.md, ingest session 24).
+//! What bounds the chunk pipeline's memory: a few byte buffers its threads hand back
+//! and forth instead of allocating one per read block or compressed chunk (one thread
+//! allocated them and another freed them, and the allocator kept such freed memory for
+//! a while, so an ingest's RSS grew with the stream; docs/BENCHMARKS.md, ingest session
+//! 24), and the budget of chunk bytes in flight between the cutter and the pack.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 #[derive(Clone)]
 pub struct Pool {
@@ -46,5 +47,81 @@ impl Pool {
         if free.len() < self.keep {
             free.push(v);
         }
+    }
+}
+
+/// Bytes of chunks between the cutter and the pack, bounded: the cutter takes a chunk's
+/// length before handing it out and the collector gives it back once the chunk is
+/// placed, so the queues and the reorder map never hold more than `cap` bytes of
+/// chunks (one chunk more than `cap` may pass when nothing else is in flight).
+pub struct Budget {
+    state: Mutex<(usize, bool)>,
+    freed: Condvar,
+    cap: usize,
+}
+
+impl Budget {
+    pub fn new(cap: usize) -> Budget {
+        Budget {
+            state: Mutex::new((0, false)),
+            freed: Condvar::new(),
+            cap,
+        }
+    }
+
+    /// Waits until `n` bytes fit; false once the budget is closed (nobody will give
+    /// bytes back: the consumer has stopped).
+    pub fn take(&self, n: usize) -> bool {
+        let mut s = self.state.lock().expect("budget lock");
+        while !s.1 && s.0 > 0 && s.0 + n > self.cap {
+            s = self.freed.wait(s).expect("budget lock");
+        }
+        if s.1 {
+            return false;
+        }
+        s.0 += n;
+        true
+    }
+
+    pub fn give(&self, n: usize) {
+        let mut s = self.state.lock().expect("budget lock");
+        s.0 = s.0.saturating_sub(n);
+        self.freed.notify_all();
+    }
+
+    /// Wakes every waiter for good: `take` returns false from now on.
+    pub fn close(&self) {
+        self.state.lock().expect("budget lock").1 = true;
+        self.freed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_waits_for_room_and_close_releases() {
+        let b = Budget::new(10);
+        assert!(b.take(6));
+        assert!(b.take(4));
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| b.take(5));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(!waiter.is_finished(), "10 of 10 bytes taken: must wait");
+            b.give(6);
+            assert!(waiter.join().expect("waiter"));
+        });
+        // 9 of 10 taken; a chunk larger than the whole budget passes only alone.
+        b.give(4);
+        b.give(5);
+        assert!(b.take(25));
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| b.take(1));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            b.close();
+            assert!(!waiter.join().expect("waiter"), "closed: take gives up");
+        });
+        assert!(!b.take(1));
     }
 }

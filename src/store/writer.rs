@@ -18,18 +18,22 @@ use super::cut::{cut, Piece};
 use super::error::{Result, StoreError};
 use super::id::Id;
 use super::pack::{ChunkLoc, Codec, PackWriter};
-use super::pool::Pool;
+use super::pool::{Budget, Pool};
 use super::ChunkStore;
 use crate::store::meta::Batch;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::{Scope, ScopedJoinHandle};
 
 /// Chunks waiting between stages (about 2 MiB at the default average size): enough
 /// that neither worker runs dry while the cutter reads and hashes.
 const QUEUE: usize = 32;
+/// Bytes of chunks in flight between the cutter and the pack at most (one chunk more
+/// may pass alone). The queues count chunks, and `chunk_max` may be set to many MiB at
+/// `init`: this bounds their bytes whatever the chunk sizes.
+const IN_FLIGHT: usize = 8 << 20;
 const WORKERS: usize = 2;
 /// Compressed-chunk buffers kept for reuse, each for a chunk of up to twice the
 /// average size (larger ones are allocated and freed as before).
@@ -201,6 +205,7 @@ impl<'a> ChunkWriter<'a> {
         let (tx_raw, rx_raw) = sync_channel::<(u64, Piece)>(QUEUE);
         let rx_raw = Arc::new(Mutex::new(rx_raw));
         let (tx_done, rx_done) = sync_channel::<Done>(QUEUE);
+        let budget = Budget::new(IN_FLIGHT);
         let known = Arc::clone(&self.written);
         let store = self.store;
         let buffers = Pool::new(
@@ -209,48 +214,34 @@ impl<'a> ChunkWriter<'a> {
         );
         std::thread::scope(|s| {
             let cut_cfg = cfg.clone();
-            let cutter = s.spawn(move || cut(reader, &cut_cfg, tx_raw));
-            for _ in 0..WORKERS {
-                let rx = Arc::clone(&rx_raw);
-                let tx = tx_done.clone();
-                let known = Arc::clone(&known);
-                let buffers = buffers.clone();
-                let level = cfg.zstd_level;
-                s.spawn(move || -> Result<()> {
-                    let mut z = zstd::bulk::Compressor::new(level)
-                        .map_err(|e| StoreError::Config(format!("zstd level {level}: {e}")))?;
-                    loop {
-                        let next = rx.lock().expect("queue lock").recv();
-                        let Ok((seq, piece)) = next else {
-                            return Ok(());
-                        };
-                        let id = Id::of(piece.bytes());
-                        let have = known.read().expect("map lock").contains_key(&id)
-                            || store.has_chunk(&id)?;
-                        let len = piece.bytes().len() as u32;
-                        let stored = if have {
-                            None
-                        } else {
-                            Some(compress(&mut z, piece, &buffers))
-                        };
-                        if tx
-                            .send(Done {
-                                seq,
-                                id,
-                                len,
-                                stored,
-                            })
-                            .is_err()
-                        {
-                            return Ok(());
+            let budget = &budget;
+            let cutter = s.spawn(move || cut(reader, &cut_cfg, tx_raw, budget));
+            let workers: Vec<_> = (0..WORKERS)
+                .map(|_| {
+                    let rx = Arc::clone(&rx_raw);
+                    let tx = tx_done.clone();
+                    let known = Arc::clone(&known);
+                    let buffers = buffers.clone();
+                    let level = cfg.zstd_level;
+                    s.spawn(move || {
+                        let done = work(store, level, &rx, &tx, &known, &buffers);
+                        if done.is_err() {
+                            // The collector would wait for this worker's chunk forever,
+                            // and the cutter for the budget that chunk holds.
+                            budget.close();
                         }
-                    }
-                });
-            }
+                        done
+                    })
+                })
+                .collect();
             drop(tx_done);
-            let out = self.collect(s, rx_done, progress, sink, &buffers);
+            let out = self.collect(s, rx_done, progress, sink, &buffers, budget);
+            budget.close();
             drop(rx_raw);
             let cut = cutter.join().expect("chunker thread");
+            for w in workers {
+                w.join().expect("chunk worker")?;
+            }
             let chunks = out?;
             Ok(match cut {
                 Ok((size, sha256)) => Ok(Streamed {
@@ -281,6 +272,7 @@ impl<'a> ChunkWriter<'a> {
         progress: &(dyn Fn(u64) + Sync),
         sink: &mut dyn ChunkSink,
         buffers: &Pool,
+        budget: &Budget,
     ) -> Result<u64>
     where
         'a: 'scope,
@@ -297,6 +289,7 @@ impl<'a> ChunkWriter<'a> {
                     progress(d.len as u64);
                     self.place(&d, scope, &mut sealing)?;
                     sink.chunk(d.id, d.len)?;
+                    budget.give(d.len as usize);
                     if let Some(Stored::Zstd(b)) = d.stored {
                         buffers.give(b);
                     }
@@ -493,6 +486,45 @@ fn publish_pack(store: &ChunkStore, pack: PackWriter, entries: &[(Id, ChunkLoc)]
 }
 
 /// Compresses into a buffer of the pool.
+/// A chunk worker: hashes each chunk it receives, checks whether the store (or this
+/// writer) has it, and compresses it if not. Returns when either queue closes.
+fn work(
+    store: &ChunkStore,
+    level: i32,
+    rx: &Mutex<Receiver<(u64, Piece)>>,
+    tx: &SyncSender<Done>,
+    known: &RwLock<HashMap<Id, ChunkLoc>>,
+    buffers: &Pool,
+) -> Result<()> {
+    let mut z = zstd::bulk::Compressor::new(level)
+        .map_err(|e| StoreError::Config(format!("zstd level {level}: {e}")))?;
+    loop {
+        let next = rx.lock().expect("queue lock").recv();
+        let Ok((seq, piece)) = next else {
+            return Ok(());
+        };
+        let id = Id::of(piece.bytes());
+        let have = known.read().expect("map lock").contains_key(&id) || store.has_chunk(&id)?;
+        let len = piece.bytes().len() as u32;
+        let stored = if have {
+            None
+        } else {
+            Some(compress(&mut z, piece, buffers))
+        };
+        if tx
+            .send(Done {
+                seq,
+                id,
+                len,
+                stored,
+            })
+            .is_err()
+        {
+            return Ok(());
+        }
+    }
+}
+
 fn compress(z: &mut zstd::bulk::Compressor<'_>, piece: Piece, pool: &Pool) -> Stored {
     let mut out = pool.take(zstd::zstd_safe::compress_bound(piece.bytes().len()));
     match z.compress_to_buffer(piece.bytes(), &mut out) {
