@@ -68,6 +68,8 @@ pub struct ChunkStore {
     /// (refs, versions, tables) is unchanged while this is (the file lock keeps other
     /// writers out). Cached plans are keyed by it.
     generation: AtomicU64,
+    /// Counts the chunk-index publications of this process (`index_epoch`).
+    index_epoch: AtomicU64,
     _lock: File,
 }
 
@@ -195,6 +197,7 @@ impl ChunkStore {
             writer_lock: Mutex::new(()),
             chunk_cache: cache::Lru::new(chunk_cache_bytes()),
             generation: AtomicU64::new(0),
+            index_epoch: AtomicU64::new(0),
             _lock: lock,
         })
     }
@@ -235,6 +238,18 @@ impl ChunkStore {
         let seed = format!("{t}/{}/{n}", std::process::id());
         let h = Id::of(seed.as_bytes());
         u64::from_be_bytes(h.0[..8].try_into().expect("8 bytes"))
+    }
+
+    /// Changes after chunk-index entries were added (by a writer of this process; the
+    /// file lock keeps other processes out): a chunk not in the index when this was
+    /// read is still not in it while this is unchanged.
+    pub fn index_epoch(&self) -> u64 {
+        self.index_epoch.load(Ordering::Acquire)
+    }
+
+    /// Called after adding chunk-index entries (or trying to).
+    pub(crate) fn index_grew(&self) {
+        self.index_epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn has_chunk(&self, id: &Id) -> Result<bool> {

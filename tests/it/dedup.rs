@@ -56,3 +56,48 @@ fn insert_in_the_middle_stores_little_more() {
         (mean - mib) / 1024.0
     );
 }
+
+/// A stream that repeats its first MiB after many packs were sealed (64 KiB packs, 1 KiB
+/// chunks): the repeat is found in the chunk index, not stored again — the collector
+/// looks at the index a second time only when a seal published entries in between.
+#[test]
+fn a_repeat_across_sealed_packs_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = bagbase::store::StoreConfig {
+        chunk_min: 256,
+        chunk_avg: 1024,
+        chunk_max: 4096,
+        pack_target_bytes: 64 << 10,
+        ..Default::default()
+    };
+    let store = Store::init(&dir.path().join("s"), config).unwrap();
+    let a = random(1 << 20, 11);
+    let mut data = a.clone();
+    data.extend_from_slice(&random(512 << 10, 12));
+    data.extend_from_slice(&a);
+    store
+        .ingest_reader("x.bin", &data[..], &IngestOptions::default())
+        .unwrap();
+    let packs = walk_packs(&dir.path().join("s/packs"));
+    let unique = (1.5 * (1 << 20) as f64) as u64;
+    assert!(packs.0 > 20, "{} packs: the test needs many seals", packs.0);
+    // Random bytes stay raw: the packs hold the unique 1.5 MiB plus entry headers.
+    assert!(
+        packs.1 < unique + unique / 10,
+        "{} bytes in packs for {unique} unique bytes",
+        packs.1
+    );
+    let out = dir.path().join("out");
+    store.export_files("main", None, &out).unwrap();
+    assert!(std::fs::read(out.join("x.bin")).unwrap() == data);
+    let report = store.fsck().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+/// Number and total size of the pack files under `dir`.
+fn walk_packs(dir: &std::path::Path) -> (usize, u64) {
+    crate::common::walk(dir)
+        .iter()
+        .filter(|p| p.is_file())
+        .fold((0, 0), |(n, b), p| (n + 1, b + p.metadata().unwrap().len()))
+}
