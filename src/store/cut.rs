@@ -20,16 +20,27 @@ use std::sync::Arc;
 const MIN_BLOCK: usize = 2 << 20;
 /// Blocks kept for reuse: about as many as the pipeline's queues hold at once.
 const KEEP_BLOCKS: usize = 4;
+/// Blocks in existence at most (kept ones included): a block lives while any chunk cut
+/// from it waits in the pipeline, and the cutter waits for one to be freed.
+pub const MAX_BLOCKS: usize = 5;
+
+/// Bytes of a read block for chunks of at most `chunk_max` bytes.
+pub fn block_len(chunk_max: u32) -> usize {
+    (2 * chunk_max as usize).max(MIN_BLOCK)
+}
 
 /// A read block; its bytes go back to the pool when the last chunk of it is dropped.
 struct Block {
     bytes: Vec<u8>,
     pool: Pool,
+    live: Arc<Budget>,
+    len: usize,
 }
 
 impl Drop for Block {
     fn drop(&mut self) {
         self.pool.give(std::mem::take(&mut self.bytes));
+        self.live.give(self.len);
     }
 }
 
@@ -50,21 +61,26 @@ impl Piece {
 pub type CutResult = std::result::Result<(u64, Id), (u64, std::io::Error)>;
 
 /// Reads `reader` to its end and sends its chunks, numbered in order, to `tx`, each
-/// once `budget` has room for it. Stops early (with what it has read) when the
-/// receiving side hangs up or closes the budget.
+/// once `budget` has room for it; reads into a new block once `blocks` has room for
+/// one (`blocks` must allow at least two). Stops early (with what it has read) when the
+/// receiving side hangs up or closes either budget.
 pub fn cut<R: Read>(
     mut reader: R,
     cfg: &StoreConfig,
     tx: SyncSender<(u64, Piece)>,
     budget: &Budget,
+    blocks: &Arc<Budget>,
 ) -> CutResult {
     let (min, avg, max) = (cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max);
-    let block_len = (2 * max as usize).max(MIN_BLOCK);
+    let block_len = block_len(max);
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut seq = 0u64;
     let pool = Pool::new(KEEP_BLOCKS, block_len);
     // The next block, already holding the unfinished tail of the last one.
+    if !blocks.take(block_len) {
+        return Ok((0, Id(hasher.finalize().into())));
+    }
     let mut block = pool.take(block_len);
     loop {
         let fresh = block.len();
@@ -74,6 +90,8 @@ pub fn cut<R: Read>(
         let shared = Arc::new(Block {
             bytes: std::mem::take(&mut block),
             pool: pool.clone(),
+            live: Arc::clone(blocks),
+            len: block_len,
         });
         let bytes = &shared.bytes;
         let cdc = fastcdc::v2020::FastCDC::new(bytes, min, avg, max);
@@ -101,6 +119,9 @@ pub fn cut<R: Read>(
         }
         hasher.update(&bytes[hashed..]);
         if eof {
+            return Ok((size, Id(hasher.finalize().into())));
+        }
+        if !blocks.take(block_len) {
             return Ok((size, Id(hasher.finalize().into())));
         }
         block = pool.take(block_len);
@@ -135,8 +156,9 @@ mod tests {
     fn pieces(data: &[u8], cfg: &StoreConfig, step: usize) -> (Vec<Vec<u8>>, CutResult) {
         let (tx, rx) = std::sync::mpsc::sync_channel(4);
         let budget = Budget::new(1 << 20);
+        let blocks = Arc::new(Budget::new(2 * MIN_BLOCK));
         std::thread::scope(|s| {
-            let h = s.spawn(|| cut(Trickle(data, step), cfg, tx, &budget));
+            let h = s.spawn(|| cut(Trickle(data, step), cfg, tx, &budget, &blocks));
             let got: Vec<Vec<u8>> = rx
                 .iter()
                 .map(|(_, p)| {

@@ -14,7 +14,7 @@
 //! (read back from its packs' entry headers) and the packs again. What this writer keeps
 //! for that is one id per pack, not one per chunk.
 
-use super::cut::{cut, Piece};
+use super::cut::{self, Piece};
 use super::error::{Result, StoreError};
 use super::id::Id;
 use super::pack::{ChunkLoc, Codec, PackWriter};
@@ -208,6 +208,7 @@ impl<'a> ChunkWriter<'a> {
         let rx_raw = Arc::new(Mutex::new(rx_raw));
         let (tx_done, rx_done) = sync_channel::<Done>(QUEUE);
         let budget = Budget::new(IN_FLIGHT);
+        let blocks = Arc::new(Budget::new(cut::MAX_BLOCKS * cut::block_len(cfg.chunk_max)));
         let known = Arc::clone(&self.written);
         let store = self.store;
         let buffers = Pool::new(
@@ -217,7 +218,8 @@ impl<'a> ChunkWriter<'a> {
         std::thread::scope(|s| {
             let cut_cfg = cfg.clone();
             let budget = &budget;
-            let cutter = s.spawn(move || cut(reader, &cut_cfg, tx_raw, budget));
+            let blocks = &blocks;
+            let cutter = s.spawn(move || cut::cut(reader, &cut_cfg, tx_raw, budget, blocks));
             let workers: Vec<_> = (0..WORKERS)
                 .map(|_| {
                     let rx = Arc::clone(&rx_raw);
@@ -231,6 +233,7 @@ impl<'a> ChunkWriter<'a> {
                             // The collector would wait for this worker's chunk forever,
                             // and the cutter for the budget that chunk holds.
                             budget.close();
+                            blocks.close();
                         }
                         done
                     })
@@ -239,6 +242,7 @@ impl<'a> ChunkWriter<'a> {
             drop(tx_done);
             let out = self.collect(s, rx_done, progress, sink, &buffers, budget);
             budget.close();
+            blocks.close();
             drop(rx_raw);
             let cut = cutter.join().expect("chunker thread");
             for w in workers {
