@@ -243,7 +243,7 @@ impl ChunkStore {
     /// Changes after chunk-index entries were added (by a writer of this process; the
     /// file lock keeps other processes out): a chunk not in the index when this was
     /// read is still not in it while this is unchanged.
-    pub fn index_epoch(&self) -> u64 {
+    pub(crate) fn index_epoch(&self) -> u64 {
         self.index_epoch.load(Ordering::Acquire)
     }
 

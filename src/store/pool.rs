@@ -55,15 +55,21 @@ impl Pool {
 /// placed, so the queues and the reorder map never hold more than `cap` bytes of
 /// chunks (one chunk more than `cap` may pass when nothing else is in flight).
 pub struct Budget {
-    state: Mutex<(usize, bool)>,
+    state: Mutex<Taken>,
     freed: Condvar,
     cap: usize,
+}
+
+#[derive(Default)]
+struct Taken {
+    bytes: usize,
+    closed: bool,
 }
 
 impl Budget {
     pub fn new(cap: usize) -> Budget {
         Budget {
-            state: Mutex::new((0, false)),
+            state: Mutex::default(),
             freed: Condvar::new(),
             cap,
         }
@@ -73,25 +79,25 @@ impl Budget {
     /// bytes back: the consumer has stopped).
     pub fn take(&self, n: usize) -> bool {
         let mut s = self.state.lock().expect("budget lock");
-        while !s.1 && s.0 > 0 && s.0 + n > self.cap {
+        while !s.closed && s.bytes > 0 && s.bytes + n > self.cap {
             s = self.freed.wait(s).expect("budget lock");
         }
-        if s.1 {
+        if s.closed {
             return false;
         }
-        s.0 += n;
+        s.bytes += n;
         true
     }
 
     pub fn give(&self, n: usize) {
         let mut s = self.state.lock().expect("budget lock");
-        s.0 = s.0.saturating_sub(n);
+        s.bytes = s.bytes.saturating_sub(n);
         self.freed.notify_all();
     }
 
     /// Wakes every waiter for good: `take` returns false from now on.
     pub fn close(&self) {
-        self.state.lock().expect("budget lock").1 = true;
+        self.state.lock().expect("budget lock").closed = true;
         self.freed.notify_all();
     }
 }

@@ -483,20 +483,23 @@ fn publish_pack(store: &ChunkStore, pack: PackWriter, entries: &[(Id, ChunkLoc)]
             return Err(e);
         }
     };
-    let published = (|| {
-        let mut batch = Batch::default();
-        batch.put(super::pack_key(id), size.to_le_bytes().to_vec());
-        for (i, (cid, loc)) in entries.iter().enumerate() {
-            batch.put(super::chunk_key(cid), loc.encode());
-            if (i + 1) % INDEX_BATCH == 0 {
-                store.kv().apply(std::mem::take(&mut batch))?;
-            }
-        }
-        store.kv().apply(batch)
-    })();
+    let published = index_pack(store, id, size, entries);
     // Whatever part of the entries landed, lookups made before may be out of date.
     store.index_grew();
     published
+}
+
+/// Writes a sealed pack's `p/` key, then its chunk-index entries in batches.
+fn index_pack(store: &ChunkStore, id: u64, size: u64, entries: &[(Id, ChunkLoc)]) -> Result<()> {
+    let mut batch = Batch::default();
+    batch.put(super::pack_key(id), size.to_le_bytes().to_vec());
+    for (i, (cid, loc)) in entries.iter().enumerate() {
+        batch.put(super::chunk_key(cid), loc.encode());
+        if (i + 1) % INDEX_BATCH == 0 {
+            store.kv().apply(std::mem::take(&mut batch))?;
+        }
+    }
+    store.kv().apply(batch)
 }
 
 /// A chunk worker: hashes each chunk it receives, checks whether the store (or this
