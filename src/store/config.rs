@@ -54,20 +54,17 @@ impl StoreConfig {
                 self.format_version
             ));
         }
-        if self.chunk_min < 64 || self.chunk_min > 64 * 1024 * 1024 {
-            return bad(format!("chunk min {} must be 64 B..64 MiB", self.chunk_min));
-        }
-        if self.chunk_avg < 256 || self.chunk_avg > 256 * 1024 * 1024 {
-            return bad(format!(
-                "chunk avg {} must be 256 B..256 MiB",
-                self.chunk_avg
-            ));
-        }
-        if self.chunk_max < 1024 || self.chunk_max > super::pack::MAX_ENTRY_LEN {
-            return bad(format!(
-                "chunk max {} must be 1 KiB..64 MiB",
-                self.chunk_max
-            ));
+        // FastCDC 2020's ranges (its masks and tables stop there; a store made with a
+        // larger size used to be accepted here and panic at its first ingest).
+        use fastcdc::v2020 as f;
+        for (what, v, lo, hi) in [
+            ("min", self.chunk_min, f::MINIMUM_MIN, f::MINIMUM_MAX),
+            ("avg", self.chunk_avg, f::AVERAGE_MIN, f::AVERAGE_MAX),
+            ("max", self.chunk_max, f::MAXIMUM_MIN, f::MAXIMUM_MAX),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return bad(format!("chunk {what} {v} must be {lo}..{hi} bytes"));
+            }
         }
         if !(self.chunk_min <= self.chunk_avg && self.chunk_avg <= self.chunk_max) {
             return bad("chunk sizes must satisfy min <= avg <= max".into());

@@ -9,6 +9,7 @@
 //! the stream, so stores written before keep deduplicating against new data.
 
 use super::config::StoreConfig;
+use super::gear::Gear;
 use super::id::Id;
 use super::pool::{Budget, Pool};
 use sha2::{Digest, Sha256};
@@ -71,7 +72,8 @@ pub fn cut<R: Read>(
     budget: &Budget,
     blocks: &Arc<Budget>,
 ) -> CutResult {
-    let (min, avg, max) = (cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max);
+    let max = cfg.chunk_max;
+    let gear = Gear::new(cfg.chunk_min, cfg.chunk_avg, max);
     let block_len = block_len(max);
     let mut hasher = Sha256::new();
     let mut size = 0u64;
@@ -94,14 +96,13 @@ pub fn cut<R: Read>(
             len: block_len,
         });
         let bytes = &shared.bytes;
-        let cdc = fastcdc::v2020::FastCDC::new(bytes, min, avg, max);
         let mut pos = 0;
         // The stream hash follows the cuts, each chunk hashed once it is handed out, so
         // the workers get their first chunk of a block at once, not after the whole
         // block has been hashed. Bytes carried over were hashed with the last block.
         let mut hashed = fresh;
         while pos < n && (eof || n - pos >= max as usize) {
-            let (_, end) = cdc.cut(pos, n - pos);
+            let end = pos + gear.cut(&bytes[pos..n]);
             let piece = Piece {
                 block: Arc::clone(&shared),
                 start: pos,

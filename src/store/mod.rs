@@ -9,7 +9,9 @@
 pub mod cache;
 pub mod config;
 pub mod cut;
+mod direct;
 pub mod error;
+pub mod gear;
 pub mod id;
 pub mod meta;
 pub mod pack;
@@ -581,6 +583,51 @@ mod tests {
         let c = s.check().unwrap();
         assert!(c.bad_chunks.is_empty() && c.bad_packs.is_empty());
         assert_eq!(c.chunks as usize, b1.chunks.len());
+    }
+
+    /// `put_bytes` (inline) and `put_stream` (threads) cut, hash and store alike,
+    /// through pack seals, compressible and incompressible chunks both.
+    #[test]
+    fn put_bytes_is_put_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = StoreConfig {
+            pack_target_bytes: 64 << 10,
+            ..small()
+        };
+        let s = ChunkStore::init(dir.path(), cfg).unwrap();
+        let mut x = 88172645463325252u64;
+        let data: Vec<u8> = (0..600_000usize)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if (i / 50_000) % 2 == 0 {
+                    x as u8
+                } else {
+                    (i % 7) as u8
+                }
+            })
+            .collect();
+        let mut w = s.writer();
+        let inline = w.put_bytes(&data).unwrap();
+        assert!(w.stats.new_chunks > 0 && w.stats.new_stored_bytes < data.len() as u64);
+        let new = w.stats.new_chunks;
+        let streamed = w.put_stream(&data[..], &|_| ()).unwrap().unwrap();
+        assert_eq!(inline, streamed);
+        assert_eq!(
+            w.stats.new_chunks, new,
+            "the stream found every chunk stored"
+        );
+        w.finish().unwrap();
+        w.keep();
+        assert_eq!(s.read_blob(&inline.chunks).unwrap(), data);
+        let c = s.check().unwrap();
+        assert!(c.bad_chunks.is_empty() && c.bad_packs.is_empty());
+        let packs = std::fs::read_dir(s.packs_dir())
+            .unwrap()
+            .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+            .count();
+        assert!(packs > 2, "packs were sealed on the way: {packs}");
     }
 
     #[test]

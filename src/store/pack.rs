@@ -3,10 +3,11 @@
 //! A pack is never modified after `finish`; space is reclaimed only by `gc` writing a
 //! new pack and deleting the old file after the metadata no longer points into it.
 
+use super::direct::AppendFile;
 use super::error::{IoContext, Result, StoreError};
 use super::id::Id;
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read, Write};
+use std::fs::File;
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -18,10 +19,6 @@ pub const ENTRY_HEADER_LEN: usize = 48;
 pub const TRAILER_LEN: u64 = 24;
 /// Largest chunk a pack entry may hold; bounds what a reader allocates for one entry.
 pub const MAX_ENTRY_LEN: u32 = 64 * 1024 * 1024;
-/// Bytes a writer appends before it asks the kernel to start writing them back (not to
-/// wait for them): the fsync that seals a pack then waits only for the last few MiB,
-/// and the disk works while the chunk pipeline computes, instead of after it.
-const WRITEBACK_EVERY: u64 = 8 * 1024 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -140,10 +137,8 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 pub struct PackWriter {
     id: u64,
     path: PathBuf,
-    file: BufWriter<File>,
+    file: AppendFile,
     offset: u64,
-    /// Bytes up to here have been handed to the kernel's writeback.
-    written_back: u64,
     entries: u64,
     crc: crc32fast::Hasher,
     created_dir: bool,
@@ -155,17 +150,12 @@ impl PackWriter {
         let dir = path.parent().expect("pack path has a parent");
         let created_dir = !dir.exists();
         std::fs::create_dir_all(dir).at(dir)?;
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .at(&path)?;
+        let file = AppendFile::create_new(&path).at(&path)?;
         let mut w = PackWriter {
             id,
             path,
-            file: BufWriter::with_capacity(1 << 20, file),
+            file,
             offset: 0,
-            written_back: 0,
             entries: 0,
             crc: crc32fast::Hasher::new(),
             created_dir,
@@ -206,19 +196,21 @@ impl PackWriter {
         stored: &[u8],
     ) -> Result<ChunkLoc> {
         let offset = self.offset;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(stored);
         let header = EntryHeader {
             id,
             raw_len,
             stored_len: stored.len() as u32,
             codec,
-            crc: crc32fast::hash(stored),
+            crc: crc.clone().finalize(),
         };
         self.write(&header.encode())?;
-        self.write(stored)?;
+        // The pack's CRC takes the entry's in (no second pass over the bytes).
+        self.file.write_all(stored).at(&self.path)?;
+        self.crc.combine(&crc);
+        self.offset += stored.len() as u64;
         self.entries += 1;
-        if self.offset - self.written_back >= WRITEBACK_EVERY {
-            self.start_writeback()?;
-        }
         Ok(ChunkLoc {
             pack: self.id,
             offset,
@@ -226,27 +218,6 @@ impl PackWriter {
             raw_len,
             codec,
         })
-    }
-
-    /// Hands what was appended since the last call to the kernel's writeback, without
-    /// waiting for it (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`; elsewhere the
-    /// pages stay dirty until `finish`). Durability still comes from `finish`'s fsync.
-    fn start_writeback(&mut self) -> Result<()> {
-        self.file.flush().at(&self.path)?;
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            let fd = self.file.get_ref().as_raw_fd();
-            let (start, len) = (
-                self.written_back as i64,
-                (self.offset - self.written_back) as i64,
-            );
-            // SAFETY: a plain syscall on a descriptor this writer owns; no memory is passed.
-            // A failure only means the pages are written back later: ignored.
-            let _ = unsafe { libc::sync_file_range(fd, start, len, libc::SYNC_FILE_RANGE_WRITE) };
-        }
-        self.written_back = self.offset;
-        Ok(())
     }
 
     /// Writes the trailer, fsyncs the file and its directories. Only after this may the
@@ -260,11 +231,7 @@ impl PackWriter {
         t.extend_from_slice(&0u32.to_le_bytes());
         self.file.write_all(&t).at(&self.path)?;
         self.offset += TRAILER_LEN;
-        let file = self
-            .file
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .at(&self.path)?;
+        let file = self.file.finish().at(&self.path)?;
         file.sync_all().at(&self.path)?;
         sync_dir(self.path.parent().expect("pack path has a parent"))?;
         if self.created_dir {

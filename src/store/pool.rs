@@ -33,7 +33,10 @@ impl Pool {
             .expect("pool lock")
             .pop()
             .unwrap_or_default();
-        v.reserve_exact(capacity);
+        if v.capacity() < capacity {
+            // Growing would copy the old (unused) bytes over.
+            v = Vec::with_capacity(capacity);
+        }
         v
     }
 

@@ -16,6 +16,7 @@
 
 use super::cut::{self, Piece};
 use super::error::{Result, StoreError};
+use super::gear::Gear;
 use super::id::Id;
 use super::pack::{ChunkLoc, Codec, PackWriter};
 use super::pool::{Budget, Pool};
@@ -111,6 +112,8 @@ pub struct ChunkWriter<'a> {
     /// New chunks in the open pack, not yet in the chunk index.
     written: Arc<RwLock<HashMap<Id, ChunkLoc>>>,
     kept: bool,
+    /// `put_bytes`'s compression context, made on first use.
+    compressor: Option<zstd::bulk::Compressor<'static>>,
     pub stats: WriteStats,
 }
 
@@ -156,6 +159,7 @@ impl<'a> ChunkWriter<'a> {
             staged: Arc::default(),
             written: Arc::default(),
             kept: false,
+            compressor: None,
             stats: WriteStats::default(),
         }
     }
@@ -260,15 +264,56 @@ impl<'a> ChunkWriter<'a> {
         })
     }
 
-    /// Stores an in-memory byte string (a segment, a node too large for the KV).
+    /// Stores an in-memory byte string (a segment, a node too large for the KV) on the
+    /// calling thread: the same cuts, hashes and placement as `put_stream`, without
+    /// its threads, read blocks or copies. A decode pass stores hundreds of segments;
+    /// spawning a pipeline for each left the allocator one heap per dead thread.
     pub fn put_bytes(&mut self, bytes: &[u8]) -> Result<Blob> {
-        match self.put_stream(bytes, &|_| ())? {
-            Ok(b) => Ok(b),
-            Err((_, e)) => Err(StoreError::Io {
-                path: "<memory>".into(),
-                source: e,
-            }),
-        }
+        let cfg = self.store.config().clone();
+        let mut chunks = Vec::new();
+        std::thread::scope(|s| {
+            let mut sealing = None;
+            let mut placed = || -> Result<()> {
+                let gear = Gear::new(cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max);
+                let mut out = Vec::new();
+                let mut pos = 0;
+                while pos < bytes.len() {
+                    let piece = &bytes[pos..pos + gear.cut(&bytes[pos..])];
+                    pos += piece.len();
+                    let id = Id::of(piece);
+                    let epoch = self.store.index_epoch();
+                    let have = self.written.read().expect("map lock").contains_key(&id)
+                        || self.store.has_chunk(&id)?;
+                    let len = piece.len() as u32;
+                    self.stats.logical_bytes += len as u64;
+                    if have {
+                        self.stats.reused_chunks += 1;
+                    } else {
+                        let z = match &mut self.compressor {
+                            Some(z) => z,
+                            empty => empty.insert(compressor(cfg.zstd_level)?),
+                        };
+                        out.clear();
+                        out.reserve(zstd::zstd_safe::compress_bound(piece.len()));
+                        match z.compress_to_buffer(piece, &mut out) {
+                            Ok(n) if n < piece.len() => {
+                                self.place(id, len, epoch, Codec::Zstd, &out, s, &mut sealing)?
+                            }
+                            _ => self.place(id, len, epoch, Codec::Raw, piece, s, &mut sealing)?,
+                        }
+                    }
+                    chunks.push((id, len));
+                }
+                Ok(())
+            };
+            let placed = placed();
+            placed.and(join_sealer(sealing.take()))
+        })?;
+        Ok(Blob {
+            chunks,
+            size: bytes.len() as u64,
+            sha256: Id::of(bytes),
+        })
     }
 
     fn collect<'scope>(
@@ -293,7 +338,13 @@ impl<'a> ChunkWriter<'a> {
                     next += 1;
                     self.stats.logical_bytes += d.len as u64;
                     progress(d.len as u64);
-                    self.place(&d, scope, &mut sealing)?;
+                    match &d.stored {
+                        None => self.stats.reused_chunks += 1,
+                        Some(st) => {
+                            let (codec, bytes) = (st.codec(), st.bytes());
+                            self.place(d.id, d.len, d.epoch, codec, bytes, scope, &mut sealing)?
+                        }
+                    }
                     sink.chunk(d.id, d.len)?;
                     budget.give(d.len as usize);
                     if let Some(Stored::Zstd(b)) = d.stored {
@@ -308,26 +359,30 @@ impl<'a> ChunkWriter<'a> {
         placed.and(sealed).map(|()| next)
     }
 
+    /// Appends a new chunk (`bytes` as stored, `len` before compression) to the open
+    /// pack, unless it turns out to be stored after all. `epoch`: `index_epoch` read
+    /// before the chunk was looked up.
+    #[allow(clippy::too_many_arguments)]
     fn place<'scope>(
         &mut self,
-        d: &Done,
+        id: Id,
+        len: u32,
+        epoch: u64,
+        codec: Codec,
+        bytes: &[u8],
         scope: &'scope Scope<'scope, '_>,
         sealing: &mut Option<Sealer<'scope>>,
     ) -> Result<()>
     where
         'a: 'scope,
     {
-        let Some(stored) = &d.stored else {
-            self.stats.reused_chunks += 1;
-            return Ok(());
-        };
         // A worker may have missed a chunk this thread placed or published meanwhile:
         // the collector is the one place that decides, against the map and — only if
         // entries were added to it since the worker looked — the index. (A sealer adds
         // its entries to the index, then moves the epoch, then drops them from the map.
         // Looking every new chunk up twice took ≈ 8 % of an ingest's CPU.)
-        if self.written.read().expect("map lock").contains_key(&d.id)
-            || (self.store.index_epoch() != d.epoch && self.store.has_chunk(&d.id)?)
+        if self.written.read().expect("map lock").contains_key(&id)
+            || (self.store.index_epoch() != epoch && self.store.has_chunk(&id)?)
         {
             self.stats.reused_chunks += 1;
             return Ok(());
@@ -346,11 +401,11 @@ impl<'a> ChunkWriter<'a> {
             )?);
         }
         let pack = self.pack.as_mut().expect("pack just opened");
-        let loc = pack.append(d.id, d.len, stored.codec(), stored.bytes())?;
-        self.written.write().expect("map lock").insert(d.id, loc);
+        let loc = pack.append(id, len, codec, bytes)?;
+        self.written.write().expect("map lock").insert(id, loc);
         self.stats.new_chunks += 1;
-        self.stats.new_raw_bytes += d.len as u64;
-        self.stats.new_stored_bytes += stored.bytes().len() as u64;
+        self.stats.new_raw_bytes += len as u64;
+        self.stats.new_stored_bytes += bytes.len() as u64;
         Ok(())
     }
 
@@ -512,8 +567,7 @@ fn work(
     known: &RwLock<HashMap<Id, ChunkLoc>>,
     buffers: &Pool,
 ) -> Result<()> {
-    let mut z = zstd::bulk::Compressor::new(level)
-        .map_err(|e| StoreError::Config(format!("zstd level {level}: {e}")))?;
+    let mut z = compressor(level)?;
     loop {
         let next = rx.lock().expect("queue lock").recv();
         let Ok((seq, piece)) = next else {
@@ -541,6 +595,11 @@ fn work(
             return Ok(());
         }
     }
+}
+
+fn compressor(level: i32) -> Result<zstd::bulk::Compressor<'static>> {
+    zstd::bulk::Compressor::new(level)
+        .map_err(|e| StoreError::Config(format!("zstd level {level}: {e}")))
 }
 
 /// Compresses into a buffer of the pool.

@@ -21,6 +21,35 @@ fn missing_store_and_double_init() {
     assert!(err.contains("already exists"), "{err}");
 }
 
+/// Chunk sizes outside FastCDC's ranges are refused at `init` (a 32 MiB maximum was
+/// accepted and the first ingest panicked), and nothing is created.
+#[test]
+fn init_refuses_chunk_sizes_fastcdc_cannot_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let err = fails(
+        &store,
+        &["init", "--chunk-avg", "8388608", "--chunk-max", "33554432"],
+    );
+    assert!(
+        err.contains("chunk avg 8388608 must be 256..4194304 bytes"),
+        "{err}"
+    );
+    assert!(!store.exists());
+    ok(
+        &store,
+        &[
+            "init",
+            "--chunk-min",
+            "1024",
+            "--chunk-avg",
+            "4096",
+            "--chunk-max",
+            "16777216",
+        ],
+    );
+}
+
 #[test]
 fn refs_errors_name_candidates() {
     let dir = tempfile::tempdir().unwrap();
