@@ -2,7 +2,8 @@
 //! FastCDC cutting and the whole-stream SHA-256 run on one thread (`cut.rs`, chunks
 //! are ranges of shared read blocks, not copies) while two workers hash and compress
 //! chunks; the calling thread appends new chunks to the pack in order. Every queue is
-//! bounded, so memory does not grow with the stream's size.
+//! bounded, so memory does not grow with the stream's size. In-memory byte strings
+//! (`put_bytes`: segments, large nodes) take the same steps on the calling thread.
 //!
 //! Publication is staged: when a pack is sealed (write → fsync file → fsync dir) its
 //! chunk-index entries go to the metadata store in small batches, so neither this
