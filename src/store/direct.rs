@@ -190,4 +190,21 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), want);
         assert!(AppendFile::create_new(&path).is_err(), "the file exists");
     }
+
+    /// The switch to buffered writes (a refused direct write, or the tail) keeps every
+    /// byte in place, whichever mode the file started in.
+    #[test]
+    fn buffered_after_direct_keeps_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut f = AppendFile::create_new(&path).unwrap();
+        let a: Vec<u8> = (0..BUF + 12_345).map(|i| (i % 251) as u8).collect();
+        f.write_all(&a).unwrap();
+        f.set_buffered().unwrap();
+        assert!(!f.direct);
+        let b: Vec<u8> = (0..2 * BUF + 7).map(|i| (i % 241) as u8).collect();
+        f.write_all(&b).unwrap();
+        f.finish().unwrap().sync_all().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), [a, b].concat());
+    }
 }
