@@ -54,6 +54,11 @@ impl AppendFile {
         })
     }
 
+    /// Bytes appended so far (written or buffered).
+    pub fn len(&self) -> u64 {
+        self.flushed + self.pending as u64
+    }
+
     pub fn write_all(&mut self, mut b: &[u8]) -> io::Result<()> {
         while !b.is_empty() {
             let n = (BUF - self.pending).min(b.len());

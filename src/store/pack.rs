@@ -138,7 +138,6 @@ pub struct PackWriter {
     id: u64,
     path: PathBuf,
     file: AppendFile,
-    offset: u64,
     entries: u64,
     crc: crc32fast::Hasher,
     created_dir: bool,
@@ -155,7 +154,6 @@ impl PackWriter {
             id,
             path,
             file,
-            offset: 0,
             entries: 0,
             crc: crc32fast::Hasher::new(),
             created_dir,
@@ -178,13 +176,12 @@ impl PackWriter {
 
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
-        self.offset
+        self.file.len()
     }
 
     fn write(&mut self, b: &[u8]) -> Result<()> {
         self.file.write_all(b).at(&self.path)?;
         self.crc.update(b);
-        self.offset += b.len() as u64;
         Ok(())
     }
 
@@ -195,7 +192,7 @@ impl PackWriter {
         codec: Codec,
         stored: &[u8],
     ) -> Result<ChunkLoc> {
-        let offset = self.offset;
+        let offset = self.written();
         let mut crc = crc32fast::Hasher::new();
         crc.update(stored);
         let header = EntryHeader {
@@ -209,7 +206,6 @@ impl PackWriter {
         // The pack's CRC takes the entry's in (no second pass over the bytes).
         self.file.write_all(stored).at(&self.path)?;
         self.crc.combine(&crc);
-        self.offset += stored.len() as u64;
         self.entries += 1;
         Ok(ChunkLoc {
             pack: self.id,
@@ -230,14 +226,14 @@ impl PackWriter {
         t.extend_from_slice(&crc.to_le_bytes());
         t.extend_from_slice(&0u32.to_le_bytes());
         self.file.write_all(&t).at(&self.path)?;
-        self.offset += TRAILER_LEN;
+        let size = self.file.len();
         let file = self.file.finish().at(&self.path)?;
         file.sync_all().at(&self.path)?;
         sync_dir(self.path.parent().expect("pack path has a parent"))?;
         if self.created_dir {
             sync_dir(root)?;
         }
-        Ok(self.offset)
+        Ok(size)
     }
 
     /// Drops an unfinished pack (a failed command leaves no file behind).

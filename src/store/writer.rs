@@ -283,26 +283,21 @@ impl<'a> ChunkWriter<'a> {
                     pos += piece.len();
                     let id = Id::of(piece);
                     let epoch = self.store.index_epoch();
-                    let have = self.written.read().expect("map lock").contains_key(&id)
-                        || self.store.has_chunk(&id)?;
                     let len = piece.len() as u32;
-                    self.stats.logical_bytes += len as u64;
-                    if have {
-                        self.stats.reused_chunks += 1;
+                    let stored = if is_stored(self.store, &self.written, &id)? {
+                        None
                     } else {
                         let z = match &mut self.compressor {
                             Some(z) => z,
                             empty => empty.insert(compressor(cfg.zstd_level)?),
                         };
-                        out.clear();
-                        out.reserve(zstd::zstd_safe::compress_bound(piece.len()));
-                        match z.compress_to_buffer(piece, &mut out) {
-                            Ok(n) if n < piece.len() => {
-                                self.place(id, len, epoch, Codec::Zstd, &out, s, &mut sealing)?
-                            }
-                            _ => self.place(id, len, epoch, Codec::Raw, piece, s, &mut sealing)?,
-                        }
-                    }
+                        Some(if shrinks(z, piece, &mut out) {
+                            (Codec::Zstd, &out[..])
+                        } else {
+                            (Codec::Raw, piece)
+                        })
+                    };
+                    self.accept(id, len, epoch, stored, s, &mut sealing)?;
                     chunks.push((id, len));
                 }
                 Ok(())
@@ -337,15 +332,9 @@ impl<'a> ChunkWriter<'a> {
                 pending.insert(d.seq, d);
                 while let Some(d) = pending.remove(&next) {
                     next += 1;
-                    self.stats.logical_bytes += d.len as u64;
                     progress(d.len as u64);
-                    match &d.stored {
-                        None => self.stats.reused_chunks += 1,
-                        Some(st) => {
-                            let (codec, bytes) = (st.codec(), st.bytes());
-                            self.place(d.id, d.len, d.epoch, codec, bytes, scope, &mut sealing)?
-                        }
-                    }
+                    let stored = d.stored.as_ref().map(|st| (st.codec(), st.bytes()));
+                    self.accept(d.id, d.len, d.epoch, stored, scope, &mut sealing)?;
                     sink.chunk(d.id, d.len)?;
                     budget.give(d.len as usize);
                     if let Some(Stored::Zstd(b)) = d.stored {
@@ -360,23 +349,27 @@ impl<'a> ChunkWriter<'a> {
         placed.and(sealed).map(|()| next)
     }
 
-    /// Appends a new chunk (`bytes` as stored, `len` before compression) to the open
-    /// pack, unless it turns out to be stored after all. `epoch`: `index_epoch` read
-    /// before the chunk was looked up.
-    #[allow(clippy::too_many_arguments)]
-    fn place<'scope>(
+    /// Takes the stream's next chunk (`len` bytes before compression): counts it, and
+    /// appends a new one (`stored`: its codec and bytes as stored; `None` when it was
+    /// found stored) to the open pack, unless it turns out to be stored after all.
+    /// `epoch`: `index_epoch` read before the chunk was looked up.
+    fn accept<'scope>(
         &mut self,
         id: Id,
         len: u32,
         epoch: u64,
-        codec: Codec,
-        bytes: &[u8],
+        stored: Option<(Codec, &[u8])>,
         scope: &'scope Scope<'scope, '_>,
         sealing: &mut Option<Sealer<'scope>>,
     ) -> Result<()>
     where
         'a: 'scope,
     {
+        self.stats.logical_bytes += len as u64;
+        let Some((codec, bytes)) = stored else {
+            self.stats.reused_chunks += 1;
+            return Ok(());
+        };
         // A worker may have missed a chunk this thread placed or published meanwhile:
         // the collector is the one place that decides, against the map and — only if
         // entries were added to it since the worker looked — the index. (A sealer adds
@@ -576,7 +569,7 @@ fn work(
         };
         let id = Id::of(piece.bytes());
         let epoch = store.index_epoch();
-        let have = known.read().expect("map lock").contains_key(&id) || store.has_chunk(&id)?;
+        let have = is_stored(store, known, &id)?;
         let len = piece.bytes().len() as u32;
         let stored = if have {
             None
@@ -606,11 +599,24 @@ fn compressor(level: i32) -> Result<zstd::bulk::Compressor<'static>> {
 /// Compresses into a buffer of the pool.
 fn compress(z: &mut zstd::bulk::Compressor<'_>, piece: Piece, pool: &Pool) -> Stored {
     let mut out = pool.take(zstd::zstd_safe::compress_bound(piece.bytes().len()));
-    match z.compress_to_buffer(piece.bytes(), &mut out) {
-        Ok(n) if n < piece.bytes().len() => Stored::Zstd(out),
-        _ => {
-            pool.give(out);
-            Stored::Raw(piece)
-        }
+    if shrinks(z, piece.bytes(), &mut out) {
+        Stored::Zstd(out)
+    } else {
+        pool.give(out);
+        Stored::Raw(piece)
     }
+}
+
+/// Compresses `src` into `out` (replacing what it held); false when zstd failed or
+/// did not make it smaller (the chunk is then stored raw).
+fn shrinks(z: &mut zstd::bulk::Compressor<'_>, src: &[u8], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    out.reserve(zstd::zstd_safe::compress_bound(src.len()));
+    matches!(z.compress_to_buffer(src, out), Ok(n) if n < src.len())
+}
+
+/// Whether chunk `id` is stored already: among `known` (this writer's unpublished
+/// chunks) or in the chunk index.
+fn is_stored(store: &ChunkStore, known: &RwLock<HashMap<Id, ChunkLoc>>, id: &Id) -> Result<bool> {
+    Ok(known.read().expect("map lock").contains_key(id) || store.has_chunk(id)?)
 }
