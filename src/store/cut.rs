@@ -1,8 +1,9 @@
 //! Cuts a byte stream into FastCDC (2020) chunks without copying them: the stream is
 //! read in large blocks that the chunk pipeline shares by reference, each chunk is a
 //! range of one block, and only a block's unfinished tail is copied to the start of the
-//! next. The whole stream's SHA-256 is taken chunk by chunk as they are handed out.
-//! A block goes back to the cutter's pool when its last chunk is dropped.
+//! next. Each chunk's SHA-256 (its id) and the whole stream's are taken here, in one
+//! pass over the chunk's bytes (`sha2x`). A block goes back to the cutter's pool when
+//! its last chunk is dropped.
 //!
 //! Boundaries are exactly those of `fastcdc::v2020::StreamCDC` (the cutter it
 //! replaces): a cut is only looked for with `chunk_max` bytes in view or at the end of
@@ -12,7 +13,7 @@ use super::config::StoreConfig;
 use super::gear::Gear;
 use super::id::Id;
 use super::pool::{Budget, Pool};
-use sha2::{Digest, Sha256};
+use super::sha2x::{self, Sha256};
 use std::io::Read;
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
@@ -45,8 +46,9 @@ impl Drop for Block {
     }
 }
 
-/// One chunk: a range of a shared block.
+/// One chunk: a range of a shared block, and its id.
 pub struct Piece {
+    pub id: Id,
     block: Arc<Block>,
     start: usize,
     len: usize,
@@ -75,13 +77,13 @@ pub fn cut<R: Read>(
     let max = cfg.chunk_max;
     let gear = Gear::new(cfg.chunk_min, cfg.chunk_avg, max);
     let block_len = block_len(max);
-    let mut hasher = Sha256::new();
+    let mut hasher = Sha256::default();
     let mut size = 0u64;
     let mut seq = 0u64;
     let pool = Pool::new(KEEP_BLOCKS, block_len);
     // The next block, already holding the unfinished tail of the last one.
     if !blocks.take(block_len) {
-        return Ok((0, Id(hasher.finalize().into())));
+        return Ok((0, Id(hasher.finalize())));
     }
     let mut block = pool.take(block_len);
     loop {
@@ -97,33 +99,26 @@ pub fn cut<R: Read>(
         });
         let bytes = &shared.bytes;
         let mut pos = 0;
-        // The stream hash follows the cuts, each chunk hashed once it is handed out, so
-        // the workers get their first chunk of a block at once, not after the whole
-        // block has been hashed. Bytes carried over were hashed with the last block.
-        let mut hashed = fresh;
+        // The stream hash follows the cuts: bytes carried over to the next block are
+        // hashed with the chunk they end up in.
         while pos < n && (eof || n - pos >= max as usize) {
             let end = pos + gear.cut(&bytes[pos..n]);
+            let mut chunk = Sha256::default();
+            sha2x::update2(&mut hasher, &mut chunk, &bytes[pos..end]);
             let piece = Piece {
+                id: Id(chunk.finalize()),
                 block: Arc::clone(&shared),
                 start: pos,
                 len: end - pos,
             };
             if !budget.take(piece.len) || tx.send((seq, piece)).is_err() {
-                return Ok((size, Id(hasher.finalize().into())));
-            }
-            if end > hashed {
-                hasher.update(&bytes[hashed..end]);
-                hashed = end;
+                return Ok((size, Id(hasher.finalize())));
             }
             seq += 1;
             pos = end;
         }
-        hasher.update(&bytes[hashed..]);
-        if eof {
-            return Ok((size, Id(hasher.finalize().into())));
-        }
-        if !blocks.take(block_len) {
-            return Ok((size, Id(hasher.finalize().into())));
+        if eof || !blocks.take(block_len) {
+            return Ok((size, Id(hasher.finalize())));
         }
         block = pool.take(block_len);
         block.extend_from_slice(&bytes[pos..]);

@@ -16,6 +16,7 @@ pub mod id;
 pub mod meta;
 pub mod pack;
 pub mod pool;
+pub mod sha2x;
 pub mod writer;
 
 pub use config::StoreConfig;

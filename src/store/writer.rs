@@ -1,8 +1,9 @@
 //! The chunk writer: turns byte streams into content-addressed chunks in new packs.
-//! FastCDC cutting and the whole-stream SHA-256 run on one thread (`cut.rs`, chunks
-//! are ranges of shared read blocks, not copies) while two workers hash and compress
-//! chunks; the calling thread appends new chunks to the pack in order. Every queue is
-//! bounded, so memory does not grow with the stream's size. In-memory byte strings
+//! FastCDC cutting and hashing (each chunk's SHA-256 and the whole stream's, in one
+//! pass) run on one thread (`cut.rs`, chunks are ranges of shared read blocks, not
+//! copies) while two workers look chunks up and compress new ones; the calling thread
+//! appends new chunks to the pack in order. Every queue is bounded, so memory does not
+//! grow with the stream's size. In-memory byte strings
 //! (`put_bytes`: segments, large nodes) take the same steps on the calling thread.
 //!
 //! Publication is staged: when a pack is sealed (write → fsync file → fsync dir) its
@@ -21,6 +22,7 @@ use super::gear::Gear;
 use super::id::Id;
 use super::pack::{ChunkLoc, Codec, PackWriter};
 use super::pool::{Budget, Pool};
+use super::sha2x::{self, Sha256};
 use super::ChunkStore;
 use crate::store::meta::Batch;
 use std::collections::{BTreeMap, HashMap};
@@ -40,6 +42,12 @@ const WORKERS: usize = 2;
 /// Compressed-chunk buffers kept for reuse, each for a chunk of up to twice the
 /// average size (larger ones are allocated and freed as before).
 const KEEP_BUFFERS: usize = 16;
+/// Nice value of the chunk workers. The cutter (read, cut, both hashes) is the one
+/// stage that cannot be split, and with four threads on two cores the scheduler gave
+/// it only its fair two thirds of a core: the stream went at the cutter's pace while
+/// the workers waited for chunks. Below the cutter's priority, the workers take what
+/// it leaves; 1 GiB of mixed data went 2.12 → 1.97 s (docs/BENCHMARKS.md, session 27).
+const WORKER_NICE: i32 = 5;
 /// Chunk-index entries per metadata batch when a pack is published.
 const INDEX_BATCH: usize = 1024;
 
@@ -272,6 +280,7 @@ impl<'a> ChunkWriter<'a> {
     pub fn put_bytes(&mut self, bytes: &[u8]) -> Result<Blob> {
         let cfg = self.store.config().clone();
         let mut chunks = Vec::new();
+        let mut whole = Sha256::default();
         std::thread::scope(|s| {
             let mut sealing = None;
             let mut placed = || -> Result<()> {
@@ -281,7 +290,9 @@ impl<'a> ChunkWriter<'a> {
                 while pos < bytes.len() {
                     let piece = &bytes[pos..pos + gear.cut(&bytes[pos..])];
                     pos += piece.len();
-                    let id = Id::of(piece);
+                    let mut chunk = Sha256::default();
+                    sha2x::update2(&mut whole, &mut chunk, piece);
+                    let id = Id(chunk.finalize());
                     let epoch = self.store.index_epoch();
                     let len = piece.len() as u32;
                     let stored = if is_stored(self.store, &self.written, &id)? {
@@ -308,7 +319,7 @@ impl<'a> ChunkWriter<'a> {
         Ok(Blob {
             chunks,
             size: bytes.len() as u64,
-            sha256: Id::of(bytes),
+            sha256: Id(whole.finalize()),
         })
     }
 
@@ -420,7 +431,7 @@ impl<'a> ChunkWriter<'a> {
             return Ok(());
         };
         // Only the open pack's entries are in the map once the last seal has ended.
-        let entries: Vec<(Id, ChunkLoc)> = self
+        let mut entries: Vec<(Id, ChunkLoc)> = self
             .written
             .read()
             .expect("map lock")
@@ -431,7 +442,7 @@ impl<'a> ChunkWriter<'a> {
         let store = self.store;
         let written = Arc::clone(&self.written);
         *sealing = Some(scope.spawn(move || {
-            publish_pack(store, pack, &entries)?;
+            publish_pack(store, pack, &mut entries)?;
             let mut map = written.write().expect("map lock");
             for (id, _) in &entries {
                 map.remove(id);
@@ -449,12 +460,12 @@ impl<'a> ChunkWriter<'a> {
         };
         // The collector (this thread) checks the index after the map, so emptying the
         // map before the entries land cannot make it store a chunk twice.
-        let entries: Vec<(Id, ChunkLoc)> =
+        let mut entries: Vec<(Id, ChunkLoc)> =
             std::mem::take(&mut *self.written.write().expect("map lock"))
                 .into_iter()
                 .collect();
         self.finished.push(pack.id());
-        publish_pack(self.store, pack, &entries)
+        publish_pack(self.store, pack, &mut entries)
     }
 
     /// Seals and indexes the open pack. The chunks are not referenced yet: publish
@@ -523,7 +534,11 @@ fn join_sealer(sealer: Option<Sealer<'_>>) -> Result<()> {
 
 /// Finishes `pack` (trailer, fsync of file and directory), then registers it and its
 /// chunks in the index in small batches. A pack that could not be finished is removed.
-fn publish_pack(store: &ChunkStore, pack: PackWriter, entries: &[(Id, ChunkLoc)]) -> Result<()> {
+fn publish_pack(
+    store: &ChunkStore,
+    pack: PackWriter,
+    entries: &mut [(Id, ChunkLoc)],
+) -> Result<()> {
     let id = pack.id();
     let size = match pack.finish(store.packs_dir()) {
         Ok(size) => size,
@@ -538,8 +553,18 @@ fn publish_pack(store: &ChunkStore, pack: PackWriter, entries: &[(Id, ChunkLoc)]
     published
 }
 
-/// Writes a sealed pack's `p/` key, then its chunk-index entries in batches.
-fn index_pack(store: &ChunkStore, id: u64, size: u64, entries: &[(Id, ChunkLoc)]) -> Result<()> {
+/// Writes a sealed pack's `p/` key, then its chunk-index entries in batches, in key
+/// order: ids are random, so entries in stream order dirtied most of the index's leaf
+/// pages in every batch, and with redb's small write buffer each was written out again
+/// and again (≈ 20 k page writes of 4 KiB per GiB ingested); sorted, a batch covers one
+/// key range and a leaf is written about once per pack.
+fn index_pack(
+    store: &ChunkStore,
+    id: u64,
+    size: u64,
+    entries: &mut [(Id, ChunkLoc)],
+) -> Result<()> {
+    entries.sort_unstable_by_key(|e| e.0);
     let mut batch = Batch::default();
     batch.put(super::pack_key(id), size.to_le_bytes().to_vec());
     for (i, (cid, loc)) in entries.iter().enumerate() {
@@ -562,12 +587,13 @@ fn work(
     buffers: &Pool,
 ) -> Result<()> {
     let mut z = compressor(level)?;
+    yield_to_cutter();
     loop {
         let next = rx.lock().expect("queue lock").recv();
         let Ok((seq, piece)) = next else {
             return Ok(());
         };
-        let id = Id::of(piece.bytes());
+        let id = piece.id;
         let epoch = store.index_epoch();
         let have = is_stored(store, known, &id)?;
         let len = piece.bytes().len() as u32;
@@ -588,6 +614,20 @@ fn work(
         {
             return Ok(());
         }
+    }
+}
+
+/// Lowers this worker thread's priority below the cutter's (`WORKER_NICE`).
+fn yield_to_cutter() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sets the nice value of the calling thread only (per thread on Linux).
+    // Raising one's own nice value is always allowed; a failure changes nothing.
+    unsafe {
+        libc::setpriority(
+            libc::PRIO_PROCESS,
+            libc::gettid() as libc::id_t,
+            WORKER_NICE,
+        );
     }
 }
 
