@@ -3,10 +3,9 @@
 
 mod cli;
 
-/// mimalloc rather than glibc's malloc: a served point lookup spent ≈ 15 % of its CPU
-/// in glibc's allocator (docs/BENCHMARKS.md, serve).
+/// mimalloc for `serve`, glibc's malloc for every other command (src/cli/alloc.rs).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: cli::alloc::ProcessAlloc = cli::alloc::ProcessAlloc;
 
 fn main() {
     std::process::exit(cli::run());

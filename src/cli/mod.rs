@@ -1,7 +1,7 @@
 //! Command-line parsing and dispatch (SPEC section 2). Each command is a thin call
 //! into `bagbase::Store`; printing lives in `output.rs`, progress in `progress.rs`.
 
-mod alloc;
+pub mod alloc;
 mod output;
 mod password;
 mod progress;

@@ -228,7 +228,7 @@ impl<'a> ChunkWriter<'a> {
             KEEP_BUFFERS,
             zstd::zstd_safe::compress_bound(2 * cfg.chunk_avg as usize),
         );
-        std::thread::scope(|s| {
+        let streamed = std::thread::scope(|s| {
             let cut_cfg = cfg.clone();
             let budget = &budget;
             let blocks = &blocks;
@@ -270,7 +270,9 @@ impl<'a> ChunkWriter<'a> {
                 }),
                 Err(e) => Err(e),
             })
-        })
+        });
+        release_freed_memory();
+        streamed
     }
 
     /// Stores an in-memory byte string (a segment, a node too large for the KV) on the
@@ -614,6 +616,19 @@ fn work(
         {
             return Ok(());
         }
+    }
+}
+
+/// Hands the pages of the pipeline's freed blocks and buffers back to the system. With
+/// glibc's malloc (the `bagbase` binary's one-shot commands) the freed 2 MiB blocks
+/// otherwise stay in its heap, resident, below whatever was allocated after them, and a
+/// decode pass after the file's store pass ran on top of them: a 2 GiB bag peaked
+/// 3–7 MiB above a 200 MiB one (docs/BENCHMARKS.md, ROS1 session 27).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of glibc's heaps to the system.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
