@@ -3,8 +3,8 @@
 //! pass) run on one thread (`cut.rs`, chunks are ranges of shared read blocks, not
 //! copies) while two workers look chunks up and compress new ones; the calling thread
 //! appends new chunks to the pack in order. Every queue is bounded, so memory does not
-//! grow with the stream's size. In-memory byte strings
-//! (`put_bytes`: segments, large nodes) take the same steps on the calling thread.
+//! grow with the stream's size. In-memory byte strings (`put_bytes`: segments, large
+//! nodes) take the same steps on the calling thread.
 //!
 //! Publication is staged: when a pack is sealed (write → fsync file → fsync dir) its
 //! chunk-index entries go to the metadata store in small batches, so neither this
