@@ -103,10 +103,8 @@ pub fn cut<R: Read>(
         // hashed with the chunk they end up in.
         while pos < n && (eof || n - pos >= max as usize) {
             let end = pos + gear.cut(&bytes[pos..n]);
-            let mut chunk = Sha256::default();
-            sha2x::update2(&mut hasher, &mut chunk, &bytes[pos..end]);
             let piece = Piece {
-                id: Id(chunk.finalize()),
+                id: Id(sha2x::take_piece(&mut hasher, &bytes[pos..end])),
                 block: Arc::clone(&shared),
                 start: pos,
                 len: end - pos,

@@ -98,11 +98,12 @@ pub fn update2(a: &mut Sha256, b: &mut Sha256, data: &[u8]) {
     b.keep_tail(tail_b);
 }
 
-/// SHA-256 of `data` in one call.
-pub fn digest(data: &[u8]) -> [u8; 32] {
-    let mut s = Sha256::default();
-    s.update(data);
-    s.finalize()
+/// Feeds `piece` to `stream` and returns the SHA-256 of `piece` alone: a chunk's id
+/// while the stream's hash goes on.
+pub fn take_piece(stream: &mut Sha256, piece: &[u8]) -> [u8; 32] {
+    let mut own = Sha256::default();
+    update2(stream, &mut own, piece);
+    own.finalize()
 }
 
 fn compress(h: &mut [u32; 8], blocks: &[[u8; 64]]) {
@@ -248,6 +249,12 @@ mod tests {
         sha2::Sha256::digest(data).into()
     }
 
+    fn digest(data: &[u8]) -> [u8; 32] {
+        let mut s = Sha256::default();
+        s.update(data);
+        s.finalize()
+    }
+
     #[test]
     fn one_lane_matches_sha2() {
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 + i / 13) as u8).collect();
@@ -285,9 +292,11 @@ mod tests {
             // Chunk lengths on and off block boundaries, long and short.
             let len = [1, 63, 64, 65, 129, 4096, 10_007, 65_536, 3][n % 9].min(data.len() - pos);
             let chunk = &data[pos..pos + len];
-            let mut c = Sha256::default();
-            update2(&mut stream, &mut c, chunk);
-            assert_eq!(c.finalize(), reference(chunk), "chunk {n}");
+            assert_eq!(
+                take_piece(&mut stream, chunk),
+                reference(chunk),
+                "chunk {n}"
+            );
             pos += len;
             n += 1;
         }

@@ -271,7 +271,10 @@ impl<'a> ChunkWriter<'a> {
                 Err(e) => Err(e),
             })
         });
-        release_freed_memory();
+        // Only a stream that went through more than one read block freed any.
+        if matches!(&streamed, Ok(Ok(s)) if s.size > cut::block_len(cfg.chunk_max) as u64) {
+            release_freed_memory();
+        }
         streamed
     }
 
@@ -292,9 +295,7 @@ impl<'a> ChunkWriter<'a> {
                 while pos < bytes.len() {
                     let piece = &bytes[pos..pos + gear.cut(&bytes[pos..])];
                     pos += piece.len();
-                    let mut chunk = Sha256::default();
-                    sha2x::update2(&mut whole, &mut chunk, piece);
-                    let id = Id(chunk.finalize());
+                    let id = Id(sha2x::take_piece(&mut whole, piece));
                     let epoch = self.store.index_epoch();
                     let len = piece.len() as u32;
                     let stored = if is_stored(self.store, &self.written, &id)? {
