@@ -22,6 +22,7 @@
 //! (`PR_SET_THP_DISABLE`): with huge pages, memory an allocator had freed but not yet
 //! returned stayed resident in 2 MiB units (docs/BENCHMARKS.md, ingest session 24).
 
+use bagbase::store::pool::MMAP_THRESHOLD;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ffi::c_void;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -146,7 +147,7 @@ pub fn tune(serving: bool) {
     // SAFETY: mallopt only sets allocator parameters and prctl a flag of this process;
     // called once, before any thread is started.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as c_int);
         if !serving {
             libc::mallopt(libc::M_ARENA_MAX, 1);
             libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);

@@ -12,7 +12,7 @@
 use super::config::StoreConfig;
 use super::gear::Gear;
 use super::id::Id;
-use super::pool::{Budget, Pool};
+use super::pool::{Budget, Pool, MMAP_THRESHOLD};
 use super::sha2x::{self, Sha256};
 use std::io::Read;
 use std::sync::mpsc::SyncSender;
@@ -20,11 +20,11 @@ use std::sync::Arc;
 
 /// Smallest block read from the stream (a block is at least two largest chunks).
 const MIN_BLOCK: usize = 2 << 20;
-/// Blocks kept for reuse: about as many as the pipeline's queues hold at once.
-const KEEP_BLOCKS: usize = 4;
-/// Blocks in existence at most (kept ones included): a block lives while any chunk cut
-/// from it waits in the pipeline, and the cutter waits for one to be freed.
+/// Blocks in existence at most: a block lives while any chunk cut from it waits in the
+/// pipeline, and the cutter waits for one to be freed. All are kept for reuse (each is
+/// mapped on its own: one unmapped and mapped again costs its page faults anew).
 pub const MAX_BLOCKS: usize = 5;
+const KEEP_BLOCKS: usize = MAX_BLOCKS;
 
 /// Bytes of a read block for chunks of at most `chunk_max` bytes.
 pub fn block_len(chunk_max: u32) -> usize {
@@ -80,12 +80,15 @@ pub fn cut<R: Read>(
     let mut hasher = Sha256::default();
     let mut size = 0u64;
     let mut seq = 0u64;
-    let pool = Pool::new(KEEP_BLOCKS, block_len);
+    // Mapped on their own, not from the heap (see `MMAP_THRESHOLD`); only the bytes a
+    // block is filled with become resident.
+    let alloc_len = block_len.max(MMAP_THRESHOLD);
+    let pool = Pool::new(KEEP_BLOCKS, alloc_len);
     // The next block, already holding the unfinished tail of the last one.
     if !blocks.take(block_len) {
         return Ok((0, Id(hasher.finalize())));
     }
-    let mut block = pool.take(block_len);
+    let mut block = pool.take(alloc_len);
     loop {
         let fresh = block.len();
         let eof = fill(&mut reader, &mut block, block_len).map_err(|e| (size, e))?;
@@ -118,7 +121,7 @@ pub fn cut<R: Read>(
         if eof || !blocks.take(block_len) {
             return Ok((size, Id(hasher.finalize())));
         }
-        block = pool.take(block_len);
+        block = pool.take(alloc_len);
         block.extend_from_slice(&bytes[pos..]);
     }
 }

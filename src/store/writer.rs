@@ -450,6 +450,9 @@ impl<'a> ChunkWriter<'a> {
             for (id, _) in &entries {
                 map.remove(id);
             }
+            // A pack's worth of entries left their room behind: give it back, or the
+            // map would stay at a full pack's size through the rest of the command.
+            map.shrink_to_fit();
             Ok(())
         }));
         Ok(())
@@ -620,12 +623,13 @@ fn work(
     }
 }
 
-/// Hands the pages of the pipeline's freed blocks and buffers back to the system. With
-/// glibc's malloc (the `bagbase` binary's one-shot commands) the freed 2 MiB blocks
-/// otherwise stay in its heap, resident, below whatever was allocated after them, and a
-/// decode pass after the file's store pass ran on top of them: a 2 GiB bag peaked
-/// 3–7 MiB above a 200 MiB one (docs/BENCHMARKS.md, ROS1 session 27).
-fn release_freed_memory() {
+/// Hands the free pages of glibc's heap back to the system (the `bagbase` binary's
+/// one-shot commands allocate there): freed buffers otherwise stay resident below
+/// whatever was allocated after them. Called when a stream's pipeline ends (its
+/// compressed-chunk buffers; read blocks are mapped apart, `pool::MMAP_THRESHOLD`) and
+/// after a decode pass writes a segment: a 2 GiB bag peaked 3–7 MiB above a 200 MiB
+/// one without (docs/BENCHMARKS.md, ROS1 sessions 27 and 28).
+pub fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory of glibc's heaps to the system.
     unsafe {

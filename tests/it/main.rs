@@ -4,6 +4,9 @@
 //! process-wide environment variables (PATH, BAGBASE_STORE, BAGBASE_TIME).
 //! Run one area with a filter, e.g. `cargo test --test it server::`.
 
+/// The benchmarks' data generators (a realistic robot bag of any size).
+#[path = "../../benches/common/mod.rs"]
+mod benchgen;
 mod common;
 
 mod cli;

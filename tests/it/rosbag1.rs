@@ -218,3 +218,52 @@ fn mutated_bags_never_panic() {
         }
     }
 }
+
+/// Steps are gathered in runs whose messages lie in one segment of each source
+/// (src/ingest/steps/build.rs, `run_end`), so a batch of steps does not load every
+/// segment of a fast topic: a 200 Hz IMU of about 6,000 rows behind 30 Hz camera steps
+/// spans several segments here, and every step must still hold the IMU message
+/// nearest to it (the earlier on a tie), as computed from the `/imu/data` table.
+#[test]
+fn steps_hold_the_nearest_message_across_segments() {
+    use crate::benchgen::{bagwriter::Compression, robot};
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let bag = dir.path().join("robot.bag");
+    robot::write_robot_bag_sized(&bag, 4 << 20, Compression::None, 8, 6);
+    ok(&store, &["init"]);
+    ok(&store, &["ingest", bag.to_str().unwrap(), "-m", "robot"]);
+    let q = |sql: &str| -> Vec<(i64, Option<i64>)> {
+        csv_rows(&ok(&store, &["sql", "--format", "csv", sql]))
+            .into_iter()
+            .map(|r| (r[0].parse().unwrap(), r[1].parse().ok()))
+            .collect()
+    };
+    let imu = q(
+        "SELECT arrow_cast(log_time, 'Int64'), header['seq'] FROM \"/imu/data\" ORDER BY log_time",
+    );
+    let steps = q("SELECT arrow_cast(timestamp, 'Int64'), imu_data['header']['seq'] FROM steps ORDER BY step_index");
+    assert!(imu.len() > 5000, "{} IMU rows", imu.len());
+    assert!(steps.len() > 800, "{} steps", steps.len());
+    let mut held = 0;
+    for (t, seq) in &steps {
+        // The nearest IMU message: the last at or before t, or the first after it.
+        let after = imu.partition_point(|(it, _)| it <= t);
+        let mut best = None;
+        for (it, s) in imu[after.saturating_sub(1)..(after + 1).min(imu.len())].iter() {
+            if best.is_none_or(|(d, _)| (it - t).abs() < d) {
+                best = Some(((it - t).abs(), s.unwrap()));
+            }
+        }
+        let (_, want) = best.unwrap();
+        if let Some(seq) = seq {
+            assert_eq!(*seq, want, "step at {t}");
+            held += 1;
+        }
+    }
+    assert!(
+        held > steps.len() * 9 / 10,
+        "{held} of {} steps hold an IMU value",
+        steps.len()
+    );
+}

@@ -106,6 +106,10 @@ impl TopicWriter {
                 .1
                 .push(seg);
         }
+        // Encoding a segment freed MiBs in the middle of the heap: return them now, or
+        // the rest of the pass spreads over them and keeps them resident (a 2 GiB bag's
+        // decode pass held 2–3 MiB more; docs/BENCHMARKS.md, ROS1 session 28).
+        crate::store::writer::release_freed_memory();
         Ok(())
     }
 

@@ -72,7 +72,7 @@ struct Source {
     reader: SegmentCursor,
 }
 
-/// Reads a topic's segments on demand, keeping the last two.
+/// Reads a topic's segments on demand, keeping the last one read.
 struct SegmentCursor {
     table: String,
     segments: Vec<SegmentMeta>,
@@ -424,7 +424,7 @@ impl<'c> StepBuilder<'c> {
             let (mut p_rows, mut p_bytes) = (0usize, 0u64);
             let mut at = r.start;
             while at < r.end {
-                let end = (at + gather).min(r.end);
+                let end = run_end(&sources, at, (at + gather).min(r.end));
                 let b = self.gather(
                     &schema,
                     &mut sources,
@@ -505,6 +505,27 @@ impl<'c> StepBuilder<'c> {
     }
 }
 
+/// The end (at most `limit`) of the steps from `at` whose messages lie in one segment
+/// of each source, so that a batch loads one segment per source. Before, a batch of up
+/// to 16 k steps loaded every segment its steps touched: a 200 Hz topic behind 30 Hz
+/// steps meant the whole topic of a long recording (docs/BENCHMARKS.md, ROS1 session
+/// 28).
+fn run_end(sources: &[Source], at: usize, limit: usize) -> usize {
+    let mut seg: Vec<Option<usize>> = vec![None; sources.len()];
+    for i in at..limit {
+        for (s, cur) in sources.iter().zip(seg.iter_mut()) {
+            let Some(row) = s.matched[i] else { continue };
+            let here = s.reader.locate(row).0;
+            match cur {
+                None => *cur = Some(here),
+                Some(c) if *c != here => return i.max(at + 1),
+                Some(_) => {}
+            }
+        }
+    }
+    limit
+}
+
 /// The values of one source for steps `rows`, NULL where no message matched.
 fn gather_source(
     s: &mut Source,
@@ -513,7 +534,7 @@ fn gather_source(
     nodes: &NodeWriter,
 ) -> Result<ArrayRef, Fail> {
     let want = &s.matched[rows.clone()];
-    // Load the segments this batch needs (usually one or two; the cursor keeps two).
+    // Load the segments this batch needs (one, as `run_end` cuts batches).
     let mut needed: Vec<usize> = want
         .iter()
         .flatten()
@@ -542,10 +563,8 @@ fn gather_source(
         let b =
             blob::map_batch(&b, &plain, &mut |a| Ok(blob::tag(a))).map_err(|e| e.to_string())?;
         let a = project(&b, &s.columns, &s.path, s.whole)?;
+        s.reader.cache.clear();
         s.reader.cache.push((seg, Arc::clone(&a)));
-        if s.reader.cache.len() > 2 {
-            s.reader.cache.remove(0);
-        }
         arrays.push((seg, a));
     }
     let null = new_null_array(&s.data_type, 1);
