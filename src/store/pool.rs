@@ -9,10 +9,10 @@ use std::sync::{Arc, Condvar, Mutex};
 /// glibc's mmap threshold as the `bagbase` process sets it (src/cli/alloc.rs): a buffer
 /// of at least this capacity is mapped on its own and unmapped when freed. Read blocks
 /// are allocated so (`cut.rs`): from the heap, a stream's blocks left holes that later
-/// allocations spread into, and the heap kept their size (a 2 GiB bag ended its store
-/// pass with an 18 MiB heap holding 3 MiB, a 200 MiB bag with 7 MiB, and the decode
-/// pass after it peaked 5 MiB higher for the larger file; docs/BENCHMARKS.md, ROS1
-/// session 28).
+/// allocations spread into, and the heap kept their size (a 2 GiB bag left an 18 MiB
+/// heap holding 3 MiB for its decode pass, a 200 MiB bag one of 9 MiB, and the decode
+/// pass faulted the holes back in: 2–3 MiB more resident for the larger file;
+/// docs/BENCHMARKS.md, ROS1 session 28).
 pub const MMAP_THRESHOLD: usize = 4 << 20;
 
 #[derive(Clone)]
