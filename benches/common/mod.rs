@@ -145,6 +145,21 @@ pub fn warm(path: &Path) {
     std::io::copy(&mut f, &mut std::io::sink()).unwrap();
 }
 
+/// Drops `path` from the page cache and reads it back whole. For the `bagbase` binary
+/// before a peak-RSS measurement: the run's RSS counts the code pages it maps, and how
+/// many the kernel maps around each one it touches depends on which pages are cached
+/// (a freshly built binary measured 4–5 MiB above an older one on the same input;
+/// docs/BENCHMARKS.md, ROS1 session 28). Read back whole, every run starts alike.
+pub fn recache(path: &Path) {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path).unwrap();
+    // SAFETY: advice on a file descriptor this function owns; clean pages only.
+    unsafe {
+        libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+    }
+    warm(path);
+}
+
 pub fn mib_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / (1 << 20) as f64 / d.as_secs_f64()
 }
@@ -168,6 +183,7 @@ pub fn zstd_and_ingest(file: &Path, store: &Path) -> (Run, Run) {
         init.arg("--zstd-level").arg(level);
     }
     measure(init.stdout(Stdio::null()));
+    recache(Path::new(bagbase_bin()));
     warm(file);
     let ingest = measure(
         Command::new(bagbase_bin())
