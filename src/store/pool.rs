@@ -2,7 +2,8 @@
 //! and forth instead of allocating one per read block or compressed chunk (one thread
 //! allocated them and another freed them, and the allocator kept such freed memory for
 //! a while, so an ingest's RSS grew with the stream; docs/BENCHMARKS.md, ingest session
-//! 24), and the budget of chunk bytes in flight between the cutter and the pack.
+//! 24), the budget of chunk bytes in flight between the cutter and the pack, and how
+//! freed buffers leave glibc's heap (`MMAP_THRESHOLD`, `release_freed_memory`).
 
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -14,6 +15,20 @@ use std::sync::{Arc, Condvar, Mutex};
 /// pass faulted the holes back in: 2–3 MiB more resident for the larger file;
 /// docs/BENCHMARKS.md, ROS1 session 28).
 pub const MMAP_THRESHOLD: usize = 4 << 20;
+
+/// Hands the free pages of glibc's heap back to the system (the `bagbase` binary's
+/// one-shot commands allocate there): freed buffers otherwise stay resident below
+/// whatever was allocated after them. Called when a stream's pipeline ends (its
+/// compressed-chunk buffers; read blocks are mapped apart, `MMAP_THRESHOLD`) and
+/// after a decode pass writes a segment: a 2 GiB bag peaked 3–7 MiB above a 200 MiB
+/// one without (docs/BENCHMARKS.md, ROS1 sessions 27 and 28).
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of glibc's heaps to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
 
 #[derive(Clone)]
 pub struct Pool {

@@ -21,7 +21,7 @@ use super::error::{Result, StoreError};
 use super::gear::Gear;
 use super::id::Id;
 use super::pack::{ChunkLoc, Codec, PackWriter};
-use super::pool::{Budget, Pool};
+use super::pool::{self, Budget, Pool};
 use super::sha2x::{self, Sha256};
 use super::ChunkStore;
 use crate::store::meta::Batch;
@@ -273,7 +273,7 @@ impl<'a> ChunkWriter<'a> {
         });
         // Only a stream that went through more than one read block freed any.
         if matches!(&streamed, Ok(Ok(s)) if s.size > cut::block_len(cfg.chunk_max) as u64) {
-            release_freed_memory();
+            pool::release_freed_memory();
         }
         streamed
     }
@@ -620,20 +620,6 @@ fn work(
         {
             return Ok(());
         }
-    }
-}
-
-/// Hands the free pages of glibc's heap back to the system (the `bagbase` binary's
-/// one-shot commands allocate there): freed buffers otherwise stay resident below
-/// whatever was allocated after them. Called when a stream's pipeline ends (its
-/// compressed-chunk buffers; read blocks are mapped apart, `pool::MMAP_THRESHOLD`) and
-/// after a decode pass writes a segment: a 2 GiB bag peaked 3–7 MiB above a 200 MiB
-/// one without (docs/BENCHMARKS.md, ROS1 sessions 27 and 28).
-pub fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free memory of glibc's heaps to the system.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

@@ -109,7 +109,7 @@ impl TopicWriter {
         // Encoding a segment freed MiBs in the middle of the heap: return them now, or
         // the rest of the pass spreads over them and keeps them resident (a 2 GiB bag's
         // decode pass held 2–3 MiB more; docs/BENCHMARKS.md, ROS1 session 28).
-        crate::store::writer::release_freed_memory();
+        crate::store::pool::release_freed_memory();
         Ok(())
     }
 

@@ -78,7 +78,7 @@ struct SegmentCursor {
     segments: Vec<SegmentMeta>,
     /// First row of each segment.
     starts: Vec<u64>,
-    cache: Vec<(usize, ArrayRef)>,
+    cache: Option<(usize, ArrayRef)>,
     row_bytes: u64,
 }
 
@@ -95,7 +95,7 @@ impl SegmentCursor {
             table: table.to_string(),
             segments: segments.to_vec(),
             starts,
-            cache: Vec::new(),
+            cache: None,
             row_bytes: bytes / rows.max(1),
         }
     }
@@ -544,7 +544,7 @@ fn gather_source(
     needed.dedup();
     let mut arrays: Vec<(usize, ArrayRef)> = Vec::new();
     for seg in needed {
-        if let Some(hit) = s.reader.cache.iter().find(|c| c.0 == seg) {
+        if let Some(hit) = s.reader.cache.as_ref().filter(|c| c.0 == seg) {
             arrays.push(hit.clone());
             continue;
         }
@@ -563,8 +563,7 @@ fn gather_source(
         let b =
             blob::map_batch(&b, &plain, &mut |a| Ok(blob::tag(a))).map_err(|e| e.to_string())?;
         let a = project(&b, &s.columns, &s.path, s.whole)?;
-        s.reader.cache.clear();
-        s.reader.cache.push((seg, Arc::clone(&a)));
+        s.reader.cache = Some((seg, Arc::clone(&a)));
         arrays.push((seg, a));
     }
     let null = new_null_array(&s.data_type, 1);
