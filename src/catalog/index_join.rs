@@ -358,6 +358,27 @@ impl Lookup {
         }
         let mut probed = UInt32Array::from(probed);
         let built = UInt32Array::from(built);
+        if probed.is_empty() {
+            return Ok(RecordBatch::new_empty(Arc::clone(&self.schema)));
+        }
+        if let (Some(f), 1) = (folded, self.keys.len()) {
+            // One key, build ops folded: gather only the columns the output keeps (a
+            // walk's iteration is a few rows, where each `take` is mostly fixed cost).
+            let width = f.batch.num_columns();
+            let gather = |i: usize| -> Result<ArrayRef> {
+                Ok(match i.checked_sub(width) {
+                    None => take(f.batch.column(i), &built, None)?,
+                    Some(p) => take(probe.column(p), &probed, None)?,
+                })
+            };
+            let columns = match &self.projection {
+                Some(p) => p.iter().map(|&i| gather(i)).collect::<Result<Vec<_>>>()?,
+                None => (0..width + probe.num_columns())
+                    .map(gather)
+                    .collect::<Result<Vec<_>>>()?,
+            };
+            return self.output(columns, probed.len());
+        }
         let mut build = match folded {
             Some(f) => take_record_batch(&f.batch, &built)?,
             None => {
@@ -391,7 +412,11 @@ impl Lookup {
         if let Some(p) = &self.projection {
             columns = p.iter().map(|&i| Arc::clone(&columns[i])).collect();
         }
-        let options = RecordBatchOptions::new().with_row_count(Some(probed.len()));
+        self.output(columns, probed.len())
+    }
+
+    fn output(&self, columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
         Ok(RecordBatch::try_new_with_options(
             Arc::clone(&self.schema),
             columns,

@@ -6,13 +6,16 @@
 //! process-wide cache keyed by the content they were built from, so the next query on
 //! unchanged data reuses the rows and their indexes, as PostgreSQL reuses an index.
 
-use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::array::{AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, Operator};
+use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{
     Boundedness, EmissionType, ReplaceChildrenOptions,
@@ -144,14 +147,67 @@ pub fn digest(batch: &RecordBatch) -> crate::store::Id {
     crate::store::Id::from_slice(&h.finalize()).expect("32-byte digest")
 }
 
-/// Scan of an `IndexedRows`: one partition, the projected columns, at most `limit` rows.
+/// Scan of an `IndexedRows`: one partition, the projected columns, at most `limit` rows;
+/// with a `key`, only the rows the index gives for it.
 #[derive(Debug)]
 pub struct IndexedScanExec {
     pub rows: Arc<IndexedRows>,
     /// Columns of `rows` this scan returns, in order.
     pub projection: Vec<usize>,
     limit: Option<usize>,
+    key: Option<Key>,
     props: Arc<PlanProperties>,
+}
+
+/// `column = value` that every row the scan's consumer keeps satisfies (a conjunct of
+/// the filter DataFusion keeps above the scan, as pushdown is inexact): rows are taken
+/// from the column's index instead of scanned. `value` is a text literal, kept as an
+/// expression so a generic plan can bind another (src/catalog/template.rs).
+#[derive(Debug, Clone)]
+pub struct Key {
+    /// Column of `rows` (indexable).
+    pub column: usize,
+    pub value: Arc<dyn PhysicalExpr>,
+}
+
+impl Key {
+    /// `col = 'text'` or `'text' = col` on an indexable column of `rows`.
+    pub fn of(rows: &IndexedRows, filter: &Expr) -> Option<Key> {
+        let Expr::BinaryExpr(b) = filter else {
+            return None;
+        };
+        if b.op != Operator::Eq {
+            return None;
+        }
+        let (column, value) = match (b.left.as_ref(), b.right.as_ref()) {
+            (Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c)) => {
+                (c, v)
+            }
+            _ => return None,
+        };
+        let ScalarValue::Utf8(Some(_)) = value else {
+            return None;
+        };
+        let column = rows.schema().index_of(&column.name).ok()?;
+        rows.indexable(column).then(|| Key {
+            column,
+            value: Arc::new(Literal::new(value.clone())),
+        })
+    }
+
+    /// The rows whose column equals the value (`None`: the value is not a text literal,
+    /// so every row).
+    fn rows(&self, rows: &IndexedRows) -> Option<Vec<u32>> {
+        let ScalarValue::Utf8(Some(v)) = self.value.downcast_ref::<Literal>()?.value() else {
+            return None;
+        };
+        Some(
+            rows.index(self.column)
+                .get(v.as_str())
+                .cloned()
+                .unwrap_or_default(),
+        )
+    }
 }
 
 impl IndexedScanExec {
@@ -175,8 +231,32 @@ impl IndexedScanExec {
             rows,
             projection,
             limit,
+            key: None,
             props: Arc::new(props),
         })
+    }
+
+    /// The scan reading only the rows of `key`.
+    pub fn with_key(self, key: Option<Key>) -> IndexedScanExec {
+        IndexedScanExec { key, ..self }
+    }
+
+    pub fn key(&self) -> Option<&Key> {
+        self.key.as_ref()
+    }
+
+    /// The same scan with its key's value replaced (binding a generic plan).
+    pub fn with_key_value(&self, value: Arc<dyn PhysicalExpr>) -> IndexedScanExec {
+        IndexedScanExec {
+            rows: Arc::clone(&self.rows),
+            projection: self.projection.clone(),
+            limit: self.limit,
+            key: self.key.as_ref().map(|k| Key {
+                column: k.column,
+                value,
+            }),
+            props: Arc::clone(&self.props),
+        }
     }
 
     fn num_rows(&self) -> usize {
@@ -199,7 +279,12 @@ impl DisplayAs for IndexedScanExec {
             self.rows.name,
             self.num_rows(),
             names.join(", ")
-        )
+        )?;
+        if let Some(k) = &self.key {
+            let name = self.rows.schema().field(k.column).name().clone();
+            write!(f, ", key={name} = {}", k.value)?;
+        }
+        Ok(())
     }
 }
 
@@ -218,9 +303,12 @@ impl ExecutionPlan for IndexedScanExec {
 
     fn apply_expressions(
         &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
+        match &self.key {
+            Some(k) => f(&k.value),
+            None => Ok(TreeNodeRecursion::Continue),
+        }
     }
 
     fn replace_children(
@@ -243,11 +331,15 @@ impl ExecutionPlan for IndexedScanExec {
         _partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let all = self
-            .rows
-            .batch
-            .project(&self.projection)?
-            .slice(0, self.num_rows());
+        let all = self.rows.batch.project(&self.projection)?;
+        let all = match self.key.as_ref().and_then(|k| k.rows(&self.rows)) {
+            Some(found) => {
+                let found = UInt32Array::from(found);
+                let n = self.limit.map_or(found.len(), |l| l.min(found.len()));
+                take_record_batch(&all, &found.slice(0, n))?
+            }
+            None => all.slice(0, self.num_rows()),
+        };
         let size = context.session_config().batch_size().max(1);
         let batches = (0..all.num_rows())
             .step_by(size)

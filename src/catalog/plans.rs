@@ -26,12 +26,16 @@
 //! reset, so a kept plan is made without pushing it down (the one thing it gives up).
 //!
 //! Statements that differ only in their WHERE literals share a generic plan, made the
-//! second time their shape comes and bound per run (`template`, `PlanCache::generic`);
-//! a statement seen before word for word keeps its own plan instead.
+//! second time their shape comes and bound per run (`template`, `PlanCache::generic`).
+//! A statement seen before word for word takes that generic plan too once it is made,
+//! and keeps a plan of its own only when its shape has none: with more repeated values
+//! than the cache keeps (a lineage walk from each of thousands of nodes), plans of
+//! their own would be made again and again as the cache turns over.
 
 use super::segments::SegmentTable;
 use super::shape::{Shape, Slots};
 use super::template;
+use super::user_tables::UserTable;
 use crate::store::ChunkStore;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
@@ -254,11 +258,12 @@ impl PlanCache {
         if let Lookup::Kept(entry) = lookup {
             return entry.answer(false);
         }
-        // A statement seen before word for word keeps its own plan (pruned while
-        // planning, nothing to bind); others of a known shape take the generic plan.
-        if matches!(lookup, Lookup::First) && sql.len() <= MAX_SQL_BYTES {
+        // A statement of a known shape takes the generic plan; seen before word for
+        // word, only one already made (else it is planned to be kept, below).
+        if sql.len() <= MAX_SQL_BYTES {
+            let make = matches!(lookup, Lookup::First);
             if let Some(answer) = self
-                .generic(generation, reference, &key.1, sql, statement, &ctx)
+                .generic(generation, reference, &key.1, sql, statement, make, &ctx)
                 .await?
             {
                 return Ok(answer);
@@ -295,8 +300,9 @@ impl PlanCache {
         entry.answer(true)
     }
 
-    /// Runs `sql` through the generic plan of its shape when there is one (and makes
-    /// it the second time the shape comes); `None`: plan it as usual.
+    /// Runs `sql` through the generic plan of its shape when there is one (and, if
+    /// `make`, makes it the second time the shape comes); `None`: plan it as usual.
+    #[allow(clippy::too_many_arguments)]
     async fn generic(
         &self,
         generation: u64,
@@ -304,6 +310,7 @@ impl PlanCache {
         text: &str,
         sql: &str,
         statement: Option<&Statement>,
+        make: bool,
         ctx: &impl Fn() -> SessionContext,
     ) -> Result<Option<Answer>> {
         let parsed;
@@ -333,7 +340,7 @@ impl PlanCache {
                 g.generic.clear();
             }
             let known = g.generic.get(&key).cloned();
-            if known.is_none() {
+            if known.is_none() && make {
                 g.generic.insert(key.clone(), Generic::Seen);
             }
             known
@@ -341,6 +348,7 @@ impl PlanCache {
         let (plan, first) = match known {
             None | Some(Generic::Refused) => return Ok(None),
             Some(Generic::Ready(plan)) if !plan.entry.worn() => (plan, false),
+            Some(Generic::Seen | Generic::Ready(_)) if !make => return Ok(None),
             Some(Generic::Seen | Generic::Ready(_)) => {
                 let made = make_generic(&key.1, &ctx()).await.unwrap_or(None);
                 let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -416,8 +424,8 @@ impl PlanCache {
     }
 
     /// Runs `sql` without parsing it, if its shape is known and its generic plan is
-    /// ready, and it is not a statement seen before word for word (that one is
-    /// planned to be kept, or has its kept plan run). `None`: take the usual path.
+    /// ready (a plan kept for this very text runs instead). `None`: take the usual
+    /// path.
     pub fn shaped(&self, generation: u64, reference: &str, sql: &str) -> Option<Result<Answer>> {
         // No shape learned: not even tokenized (INSERTs, one-off statements).
         if self
@@ -455,8 +463,7 @@ impl PlanCache {
         }
         match self.get(generation, &(reference.to_string(), sql.to_string())) {
             Lookup::Kept(entry) => return Some(entry.answer(false)),
-            Lookup::Again => return None,
-            Lookup::First => {}
+            Lookup::Again | Lookup::First => {}
         }
         // As in `generic`: a plan that cannot be bound is planned as usual.
         let bound = template::bind(&plan.entry.plan, &plan.sentinels, &values).ok()?;
@@ -636,8 +643,9 @@ async fn make_generic(key: &str, ctx: &SessionContext) -> Result<Option<GenericP
 }
 
 /// Whether every table scan given a filter with a placeholder reads a segment table
-/// (other tables may use a filter's value while planning, e.g. an index lookup, and
-/// a sentinel must not be looked up).
+/// or a user table (other tables may use a filter's value while planning, and a
+/// sentinel must not be looked up; a user table keeps it as its scan's key, looked up
+/// when the bound plan runs).
 fn placeholder_filters_on_segments(plan: &LogicalPlan) -> Result<bool> {
     let mut ok = true;
     plan.apply_with_subqueries(|p| {
@@ -651,7 +659,10 @@ fn placeholder_filters_on_segments(plan: &LogicalPlan) -> Result<bool> {
             }
             if has {
                 ok &= source_as_provider(&scan.source)
-                    .map(|t| t.downcast_ref::<SegmentTable>().is_some())
+                    .map(|t| {
+                        t.downcast_ref::<SegmentTable>().is_some()
+                            || t.downcast_ref::<UserTable>().is_some()
+                    })
                     .unwrap_or(false);
             }
         }

@@ -14,8 +14,10 @@
 //!   planning, with segment tables told not to prune (`Generic`): they keep every
 //!   segment and its statistics on the scan instead.
 //! - [`bind`] makes a run's plan: sentinels replaced by the values in predicates of
-//!   Parquet scans and filters, and each segment scan pruned again with the bound
-//!   predicate (segment statistics, as `SegmentTable::scan` does).
+//!   Parquet scans and filters, in the filters and projections of a fused walk
+//!   (`WalkExec`) and in the key of a user-table scan read through its index
+//!   (`IndexedScanExec`), and each segment scan pruned again with the bound predicate
+//!   (segment statistics, as `SegmentTable::scan` does).
 //! - [`check`] accepts a generic plan only if every sentinel is found in it and only in
 //!   nodes `bind` rewrites, and binding other values leaves none behind; else the
 //!   statement is planned per run as before.
@@ -25,9 +27,12 @@
 //! value (folding, unwrapping casts) it cannot do with a placeholder, so a generic
 //! plan is right for every value by construction.
 
+use super::index_join::IndexLookupJoinExec;
+use super::indexed::IndexedScanExec;
 use super::lookup::{parquet_scan, LookupExec};
 use super::reader::SegmentChunks;
 use super::segments::prune_mask;
+use super::walk::WalkExec;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::ScalarValue;
@@ -264,7 +269,7 @@ pub fn shown(v: &ScalarValue) -> String {
 }
 
 /// Whether `plan` is a generic plan `bind` can serve: every sentinel appears, only in
-/// filters and Parquet scans, and binding `others` (another set of sentinels) leaves
+/// nodes `bind` rewrites (filters, Parquet scans, walks, keyed user-table scans), and binding `others` (another set of sentinels) leaves
 /// none of `sentinels` anywhere.
 pub fn check(
     plan: &Arc<dyn ExecutionPlan>,
@@ -287,7 +292,21 @@ pub fn check(
 fn only_in_bound_nodes(plan: &Arc<dyn ExecutionPlan>, texts: &[String]) -> bool {
     let own = displayable(plan.as_ref()).one_line().to_string();
     let holds = texts.iter().any(|t| own.contains(t.as_str()));
-    let bound = plan.downcast_ref::<FilterExec>().is_some() || parquet_scan(plan).is_some();
+    // An index lookup's build filters are applied from its `Lookup`, which `bind`
+    // does not rewrite: a value there keeps the plan from being generic.
+    if plan.downcast_ref::<IndexLookupJoinExec>().is_some_and(|j| {
+        texts
+            .iter()
+            .any(|t| j.lookup().describe().contains(t.as_str()))
+    }) {
+        return false;
+    }
+    let bound = plan.downcast_ref::<FilterExec>().is_some()
+        || parquet_scan(plan).is_some()
+        || plan.downcast_ref::<WalkExec>().is_some()
+        || plan
+            .downcast_ref::<IndexedScanExec>()
+            .is_some_and(|s| s.key().is_some());
     (!holds || bound)
         && plan
             .children()
@@ -317,6 +336,20 @@ pub fn bind(
             .with_input(child)
             .build()?;
         return Ok(Arc::new(filter));
+    }
+    if let Some(w) = plan.downcast_ref::<WalkExec>() {
+        let child = children
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Arc::clone(w.static_term()));
+        let walk = w.map_expressions(child, |e| substitute(e, from, to))?;
+        return Ok(Arc::new(walk));
+    }
+    if let Some(scan) = plan.downcast_ref::<IndexedScanExec>() {
+        return Ok(match scan.key() {
+            Some(k) => Arc::new(scan.with_key_value(substitute(&k.value, from, to)?)),
+            None => Arc::clone(plan),
+        });
     }
     if let Some((config, source)) = parquet_scan(plan) {
         let Some(predicate) = source.filter() else {

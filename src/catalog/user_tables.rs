@@ -6,7 +6,7 @@
 //! experiment → version (`trained_on`), model → experiment (`produced_by`), episode →
 //! the file it was cut from (`derived_from`).
 
-use super::indexed::{cached, digest, CacheKey, IndexedRows, IndexedScanExec};
+use super::indexed::{cached, digest, CacheKey, IndexedRows, IndexedScanExec, Key};
 use crate::store::{ChunkStore, Id, MetaKv};
 use crate::version::{self, manifest, refs, rows, Root, VersionError, WorkingEdit};
 use async_trait::async_trait;
@@ -346,11 +346,15 @@ impl TableProvider for UserTable {
         &self,
         _state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let rows = self.rows().map_err(df)?;
-        Ok(Arc::new(IndexedScanExec::try_new(rows, projection, limit)?))
+        // An equality on a text column reads that key's rows from its index (the
+        // filter stays above: pushdown is inexact).
+        let key = filters.iter().find_map(|f| Key::of(&rows, f));
+        let scan = IndexedScanExec::try_new(Arc::clone(&rows), projection, limit)?;
+        Ok(Arc::new(scan.with_key(key)))
     }
 
     async fn insert_into(

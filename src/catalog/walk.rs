@@ -11,7 +11,7 @@
 
 use super::index_join::{IndexLookupJoinExec, Lookup};
 use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
@@ -86,7 +86,12 @@ fn apply(steps: &[Step], mut b: RecordBatch) -> Result<RecordBatch> {
                 let mask = mask.as_boolean_opt().ok_or_else(|| {
                     DataFusionError::Internal("filter predicate is not boolean".into())
                 })?;
-                let kept = filter_record_batch(&b, mask)?;
+                // Walks mostly keep every row (`depth < N`): no copy then.
+                let kept = if mask.true_count() == b.num_rows() {
+                    b
+                } else {
+                    filter_record_batch(&b, mask)?
+                };
                 match projection {
                     Some(p) => kept.project(p)?,
                     None => kept,
@@ -207,6 +212,41 @@ impl WalkExec {
     }
 }
 
+impl WalkExec {
+    pub fn static_term(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.static_term
+    }
+
+    /// The walk over `static_term` with `f` applied to the expressions of its filters
+    /// and projections (binding a generic plan, src/catalog/template.rs); lookups stay.
+    pub fn map_expressions(
+        &self,
+        static_term: Arc<dyn ExecutionPlan>,
+        f: impl Fn(&Arc<dyn PhysicalExpr>) -> Result<Arc<dyn PhysicalExpr>>,
+    ) -> Result<WalkExec> {
+        let steps = self
+            .steps
+            .iter()
+            .map(|s| {
+                Ok(match s {
+                    Step::Filter(p, projection) => Step::Filter(f(p)?, projection.clone()),
+                    Step::Project(e, schema) => {
+                        Step::Project(e.iter().map(&f).collect::<Result<_>>()?, Arc::clone(schema))
+                    }
+                    Step::Lookup(l) => Step::Lookup(Arc::clone(l)),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(WalkExec {
+            name: self.name.clone(),
+            static_term,
+            steps: Arc::new(steps),
+            schema: Arc::clone(&self.schema),
+            props: Arc::clone(&self.props),
+        })
+    }
+}
+
 impl DisplayAs for WalkExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(
@@ -298,26 +338,30 @@ impl ExecutionPlan for WalkExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
+        let batch_size = context.session_config().batch_size().max(1);
         let input = self.static_term.execute(partition, context)?;
         let steps = Arc::clone(&self.steps);
-        // State: the static stream while it lasts, then the batches of the last
-        // iteration waiting to be emitted and to feed the next one.
+        let schema = Arc::clone(&self.schema);
+        // State: the static stream while it lasts, then the rows of the last iteration,
+        // which feed the next one. Output is gathered into batches of about
+        // `batch_size` rows: a narrow walk makes one tiny batch per iteration, and every
+        // operator above pays a fixed cost per batch.
         struct State {
             input: Option<SendableRecordBatchStream>,
             current: Vec<RecordBatch>,
-            pending: std::collections::VecDeque<RecordBatch>,
+            out: Gather,
         }
         let state = State {
             input: Some(input),
             current: Vec::new(),
-            pending: Default::default(),
+            out: Gather::new(schema, batch_size),
         };
         let out = futures::stream::unfold(Some(state), move |st| {
             let steps = Arc::clone(&steps);
             async move {
                 let mut st = st?;
                 loop {
-                    if let Some(b) = st.pending.pop_front() {
+                    if let Some(b) = st.out.ready.pop_front() {
                         return Some((Ok(b), Some(st)));
                     }
                     if let Some(input) = st.input.as_mut() {
@@ -325,7 +369,9 @@ impl ExecutionPlan for WalkExec {
                             Some(Ok(b)) => {
                                 if b.num_rows() > 0 {
                                     st.current.push(b.clone());
-                                    return Some((Ok(b), Some(st)));
+                                    if let Err(e) = st.out.push(b) {
+                                        return Some((Err(e), None));
+                                    }
                                 }
                                 continue;
                             }
@@ -334,18 +380,25 @@ impl ExecutionPlan for WalkExec {
                         }
                     }
                     if st.current.is_empty() {
-                        return None;
+                        // The walk is over: what is still gathered, then the end.
+                        return match st.out.flush() {
+                            Ok(Some(b)) => Some((Ok(b), Some(st))),
+                            Ok(None) => None,
+                            Err(e) => Some((Err(e), None)),
+                        };
                     }
-                    let mut next = Vec::new();
                     for b in std::mem::take(&mut st.current) {
-                        match apply(&steps, b) {
-                            Ok(o) if o.num_rows() > 0 => next.push(o),
-                            Ok(_) => {}
+                        let o = match apply(&steps, b) {
+                            Ok(o) => o,
                             Err(e) => return Some((Err(e), None)),
+                        };
+                        if o.num_rows() > 0 {
+                            st.current.push(o.clone());
+                            if let Err(e) = st.out.push(o) {
+                                return Some((Err(e), None));
+                            }
                         }
                     }
-                    st.pending = next.iter().cloned().collect();
-                    st.current = next;
                 }
             }
         });
@@ -353,5 +406,59 @@ impl ExecutionPlan for WalkExec {
             Arc::clone(&self.schema),
             out,
         )))
+    }
+}
+
+/// Output batches in order, small ones concatenated until they reach `batch_size` rows;
+/// a batch of a sixteenth of that or more goes out as it is, after what was gathered
+/// before it (for it the fixed cost per batch is already small, and copying is not).
+struct Gather {
+    schema: SchemaRef,
+    batch_size: usize,
+    small: Vec<RecordBatch>,
+    rows: usize,
+    ready: std::collections::VecDeque<RecordBatch>,
+}
+
+impl Gather {
+    fn new(schema: SchemaRef, batch_size: usize) -> Gather {
+        Gather {
+            schema,
+            batch_size,
+            small: Vec::new(),
+            rows: 0,
+            ready: Default::default(),
+        }
+    }
+
+    fn push(&mut self, b: RecordBatch) -> Result<()> {
+        if b.num_rows() * 16 >= self.batch_size {
+            if let Some(g) = self.flush()? {
+                self.ready.push_back(g);
+            }
+            self.ready.push_back(b);
+            return Ok(());
+        }
+        self.rows += b.num_rows();
+        self.small.push(b);
+        if self.rows >= self.batch_size {
+            if let Some(g) = self.flush()? {
+                self.ready.push_back(g);
+            }
+        }
+        Ok(())
+    }
+
+    /// What is gathered, as one batch.
+    fn flush(&mut self) -> Result<Option<RecordBatch>> {
+        self.rows = 0;
+        Ok(match self.small.len() {
+            0 => None,
+            1 => self.small.pop(),
+            _ => Some(concat_batches(
+                &self.schema,
+                std::mem::take(&mut self.small).iter(),
+            )?),
+        })
     }
 }

@@ -395,8 +395,8 @@ fn small_scans_read_what_the_parquet_scan_reads() {
 /// A statement of a known shape (src/catalog/shape.rs) runs its generic plan without
 /// being parsed: values are taken from the literals they were learned from, a shape
 /// is learned only when each value's literal is certain, a different fixed literal
-/// (`LIMIT 4`) takes the usual path, and a statement seen word for word before is
-/// planned to be kept as without shapes. Every answer equals a fresh session's.
+/// (`LIMIT 4`) takes the usual path, and a statement seen word for word before takes
+/// the generic plan too (no plan of its own). Every answer equals a fresh session's.
 #[test]
 fn known_shapes_skip_parsing() {
     use bagbase::catalog::plans::shaped_runs;
@@ -417,8 +417,8 @@ fn known_shapes_skip_parsing() {
         (11, -9, 3, true), // ... and runs through it
         (9, 48, 4, false), // LIMIT 4 is fixed, not a value
         (9, 48, 3, true),  // the shape again
-        (9, 48, 3, false), // seen word for word: planned to be kept
-        (9, 48, 3, false), // the kept plan
+        (9, 48, 3, true),  // seen word for word: the generic plan all the same
+        (9, 48, 3, true),  // ... and again
         (19, 0, 3, true),  // the shape again
     ];
     for (e, s, limit, shaped) in runs {
@@ -431,5 +431,91 @@ fn known_shapes_skip_parsing() {
             assert!(shaped_runs() > before, "{q} ran through its shape");
         }
     }
-    assert!(store.cached_plans() >= 1, "the repeated statement is kept");
+    assert_eq!(
+        store.cached_plans(),
+        0,
+        "a repeated statement whose shape has a generic plan keeps no plan of its own"
+    );
+}
+
+/// Lineage walks that differ only in where they start and how deep they go share one
+/// generic plan: the start node is a key of the edges' scan read through their index
+/// (`IndexedScanExec ... key=`), the depth bound a filter of the fused walk, both bound
+/// per run (src/catalog/template.rs). Every answer equals a fresh session's, for nodes
+/// that exist, that do not, and a walk with a literal on the looked-up edges (not
+/// generic: planned as usual, same answers).
+#[test]
+fn walks_from_any_node_share_a_generic_plan() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path(), Default::default()).unwrap();
+    // Three chains c0 → c1 → ... of 6, 9 and 12 nodes, a branch at b1-3 and a cycle.
+    let mut values = Vec::new();
+    for (chain, len) in [("a", 6), ("b", 9), ("c", 12)] {
+        for i in 0..len - 1 {
+            values.push(format!(
+                "('run', '{chain}{i}', 'run', '{chain}{}', 'next')",
+                i + 1
+            ));
+        }
+    }
+    values.push("('run', 'b3', 'model', 'm1', 'other')".into());
+    values.push("('run', 'c11', 'run', 'c5', 'next')".into());
+    let sql = format!(
+        "INSERT INTO lineage_edges (source_type, source_id, target_type, target_id, relation) VALUES {}",
+        values.join(", ")
+    );
+    rt.block_on(store.sql(&sql, None)).unwrap();
+    let walk = |node: &str, depth: i64| {
+        format!(
+            "WITH RECURSIVE walk(id, depth) AS (
+               SELECT target_id, 1 FROM lineage_edges WHERE source_id = '{node}'
+               UNION ALL
+               SELECT e.target_id, w.depth + 1 FROM lineage_edges e JOIN walk w ON e.source_id = w.id
+               WHERE w.depth < {depth}
+             ) SELECT id, depth FROM walk"
+        )
+    };
+    let typed = |node: &str| {
+        format!(
+            "WITH RECURSIVE walk(id, depth) AS (
+               SELECT target_id, 1 FROM lineage_edges WHERE source_id = '{node}'
+               UNION ALL
+               SELECT e.target_id, w.depth + 1 FROM lineage_edges e JOIN walk w ON e.source_id = w.id
+               WHERE w.depth < 20 AND e.relation = 'next'
+             ) SELECT count(*), max(depth) FROM walk"
+        )
+    };
+    let runs = [
+        ("a0", 50),
+        ("b0", 50),
+        ("b2", 3),
+        ("c4", 30),
+        ("nope", 50),
+        ("a3", 1),
+        ("c0", 50),
+        ("b1", 0),
+    ];
+    for (node, depth) in runs {
+        let q = walk(node, depth);
+        let got = text(&rt.block_on(store.sql(&q, None)).unwrap());
+        assert_eq!(got, fresh_answer(&rt, &store, &q), "{q}");
+    }
+    assert_eq!(store.generic_plans(), 1, "the walk has a generic plan");
+    let q = walk("c4", 30);
+    // 30 rows (the cycle) and the table's four border and header lines.
+    assert_eq!(
+        text(&rt.block_on(store.sql(&q, None)).unwrap()).len(),
+        30 + 4
+    );
+    for (node, _) in runs {
+        let q = typed(node);
+        let got = text(&rt.block_on(store.sql(&q, None)).unwrap());
+        assert_eq!(got, fresh_answer(&rt, &store, &q), "{q}");
+    }
+    assert_eq!(
+        store.generic_plans(),
+        1,
+        "a literal on the looked-up edges keeps a walk from a generic plan"
+    );
 }
