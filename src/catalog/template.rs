@@ -269,8 +269,8 @@ pub fn shown(v: &ScalarValue) -> String {
 }
 
 /// Whether `plan` is a generic plan `bind` can serve: every sentinel appears, only in
-/// nodes `bind` rewrites (filters, Parquet scans, walks, keyed user-table scans), and binding `others` (another set of sentinels) leaves
-/// none of `sentinels` anywhere.
+/// nodes `bind` rewrites (filters, Parquet scans, walks, keyed user-table scans), and
+/// binding `others` (another set of sentinels) leaves none of `sentinels` anywhere.
 pub fn check(
     plan: &Arc<dyn ExecutionPlan>,
     sentinels: &[ScalarValue],

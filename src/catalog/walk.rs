@@ -210,9 +210,7 @@ impl WalkExec {
             props: Arc::new(props),
         }
     }
-}
 
-impl WalkExec {
     pub fn static_term(&self) -> &Arc<dyn ExecutionPlan> {
         &self.static_term
     }
