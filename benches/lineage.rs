@@ -10,8 +10,15 @@
 //! wire: `bagbase serve` and PostgreSQL each driven by one pgbench client (simple
 //! protocol, connection kept; the server keeps the walk's plan, src/server/select.rs).
 //!
+//! A third walk starts from a different chain head each query, found through the edges
+//! (`WHERE source_id = 'c<k>-0'`), as a user's lineage queries do: each text is new, so
+//! bagbase runs its shape's generic plan (src/catalog/template.rs) and PostgreSQL plans
+//! it afresh. In process and through psql it is timed over `SPREAD_RUNS` starts (the mean,
+//! plan remakes included); over the wire pgbench draws the start (`\set c random(..)`).
+//!
 //! cargo bench --bench lineage
 //! LINEAGE_PHASES_ONLY=1 LINEAGE_PHASE_RUNS=3000 cargo bench --bench lineage  # profile planning
+//! LINEAGE_SPREAD_ONLY=20 cargo bench --bench lineage  # profile walks from new starts
 
 mod common;
 
@@ -23,6 +30,34 @@ const CHAINS: i64 = 2000;
 const DEPTH: i64 = 50;
 /// Runs per contender and case; the figures are medians.
 const RUNS: usize = 15;
+/// Starts of the walk from a different chain head each query; the figure is the mean
+/// (more than twice `MAX_RUNS` of src/catalog/plans.rs, so generic plans made again
+/// are in it).
+const SPREAD_RUNS: usize = 600;
+
+/// The walk from chain `chain`'s head, its first step read from the edges.
+fn from_head(chain: &str) -> String {
+    format!(
+        "WITH RECURSIVE walk(id, depth) AS (
+           SELECT target_id, 1 FROM lineage_edges WHERE source_id = 'c{chain}-0'
+           UNION ALL
+           SELECT e.target_id, w.depth + 1 FROM lineage_edges e JOIN walk w ON e.source_id = w.id
+           WHERE w.depth < {}
+         ) SELECT count(*), max(depth) FROM walk",
+        DEPTH + 10
+    )
+}
+
+/// `SPREAD_RUNS` walks from chain heads spread over every chain (the same for both).
+fn spread() -> Vec<String> {
+    (0..SPREAD_RUNS as i64)
+        .map(|i| from_head(&((i * 7919) % CHAINS).to_string()))
+        .collect()
+}
+
+fn mean(v: &[Duration]) -> Duration {
+    v.iter().sum::<Duration>() / v.len() as u32
+}
 
 fn edges_sql(target: &str) -> String {
     format!(
@@ -81,6 +116,16 @@ fn main() {
         phases(&ctx, &rt, &queries()[0].1);
         return;
     }
+    if let Ok(rounds) = std::env::var("LINEAGE_SPREAD_ONLY") {
+        let rounds: usize = rounds.parse().unwrap();
+        let t = Instant::now();
+        for q in spread().iter().cycle().take(rounds * SPREAD_RUNS) {
+            rt.block_on(store.sql(q, None)).unwrap();
+        }
+        let each = t.elapsed() / (rounds * SPREAD_RUNS) as u32;
+        eprintln!("from a different chain head, mean of {rounds} x {SPREAD_RUNS}: {each:?}");
+        return;
+    }
     let pg = Pg::start(&dir.join("pg"), 55498);
     pg.run(
         "CREATE TABLE lineage_edges (source_type text, source_id text, target_type text, target_id text, relation text, created_at timestamp DEFAULT now())",
@@ -132,6 +177,48 @@ fn main() {
             ms(b) / ms(p)
         );
     }
+    {
+        let name = "from a different chain head each query (50 rows)";
+        let texts = spread();
+        let mut shared = Vec::new();
+        let mut out = String::new();
+        for q in &texts {
+            let t = Instant::now();
+            let b = rt.block_on(store.sql(q, None)).unwrap();
+            shared.push(t.elapsed());
+            out = bagbase::datafusion::arrow::util::pretty::pretty_format_batches(&b)
+                .unwrap()
+                .to_string();
+        }
+        assert_eq!(store.generic_plans(), 1, "{name}: no generic plan");
+        shared.drain(..2); // the runs that planned (shape seen once, then made generic)
+        let k = mean(&shared);
+        let mut planned = Vec::new();
+        for q in texts.iter().take(RUNS) {
+            let t = Instant::now();
+            let ctx = store.session_context();
+            let df = rt.block_on(ctx.sql(q)).unwrap();
+            rt.block_on(df.collect()).unwrap();
+            planned.push(t.elapsed());
+        }
+        let b = median(planned);
+        let p = median(texts.iter().take(RUNS).map(|q| pg.time(q).0).collect());
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let (pkept, pout) = pg.time_each(&refs);
+        let pk = mean(&pkept[2..]);
+        eprintln!("{name}: bagbase\n{out}\nPostgreSQL: {pout}");
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "| {name} | {} | {:.2} (mean) | {:.2} (mean) | {:.2} | {:.2} | {:.2} | {:.2} |",
+            pout.split('|').next().unwrap_or(""),
+            ms(k),
+            ms(pk),
+            ms(k) / ms(pk),
+            ms(b),
+            ms(p),
+            ms(b) / ms(p)
+        );
+    }
     let ctx = store.session_context();
     phases(&ctx, &rt, &queries()[0].1);
     drop(ctx);
@@ -144,7 +231,11 @@ fn main() {
         "\n| walk | bagbase serve, pgbench 1 client (ms per query) | PostgreSQL 15, pgbench 1 client (ms) | ratio |"
     );
     println!("|---|---|---|---|");
-    for (i, (name, q)) in queries().into_iter().enumerate() {
+    let random = (
+        "from a random chain head each query",
+        format!("\\set c random(0, {})\n{}", CHAINS - 1, from_head(":c")),
+    );
+    for (i, (name, q)) in queries().into_iter().chain([random]).enumerate() {
         let script = dir.join(format!("walk{i}.sql"));
         std::fs::write(&script, format!("{q};\n")).unwrap();
         let b = common::server::pgbench_ms(port, "bagbase", "main", &script, secs);

@@ -127,9 +127,16 @@ impl Pg {
     /// backend's caches are warm after the first), and the last run's output rows.
     #[allow(dead_code)] // not every bench uses it
     pub fn time_repeated(&self, sql: &str, n: usize) -> (Vec<Duration>, String) {
+        self.time_each(&vec![sql; n])
+    }
+
+    /// The time of each query of `sqls`, run in order on one connection (psql's
+    /// `\timing`), and the last query's output rows.
+    #[allow(dead_code)] // not every bench uses it
+    pub fn time_each(&self, sqls: &[&str]) -> (Vec<Duration>, String) {
         let mut c = self.psql();
         c.args(["-At", "-c", "\\timing on"]);
-        for _ in 0..n {
+        for sql in sqls {
             c.args(["-c", sql]);
         }
         let out = c.output().unwrap();
@@ -152,7 +159,7 @@ impl Pg {
                 rows.push(line);
             }
         }
-        assert_eq!(times.len(), n, "psql printed a time per query");
+        assert_eq!(times.len(), sqls.len(), "psql printed a time per query");
         (times, last)
     }
 }

@@ -36,7 +36,8 @@ pub type KeyIndex = HashMap<String, Vec<u32>>;
 pub struct IndexedRows {
     pub name: &'static str,
     pub batch: RecordBatch,
-    indexes: Mutex<HashMap<usize, Arc<KeyIndex>>>,
+    /// Per column: the index, and the most rows any one value has.
+    indexes: Mutex<HashMap<usize, (Arc<KeyIndex>, usize)>>,
 }
 
 impl IndexedRows {
@@ -68,8 +69,18 @@ impl IndexedRows {
     /// The index on `column` (which must be `indexable`), built on first use. NULLs are
     /// left out: they equal nothing.
     pub fn index(&self, column: usize) -> Arc<KeyIndex> {
+        Arc::clone(&self.indexed(column).0)
+    }
+
+    /// The most rows one value of `column` (which must be `indexable`) has: what a scan
+    /// by one key returns at most.
+    pub fn widest(&self, column: usize) -> usize {
+        self.indexed(column).1
+    }
+
+    fn indexed(&self, column: usize) -> (Arc<KeyIndex>, usize) {
         let mut all = self.indexes.lock().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(all.entry(column).or_insert_with(|| {
+        let (index, widest) = all.entry(column).or_insert_with(|| {
             let values = self.batch.column(column).as_string::<i32>();
             let mut index = KeyIndex::new();
             for (row, v) in values.iter().enumerate() {
@@ -77,8 +88,10 @@ impl IndexedRows {
                     index.entry(v.to_string()).or_default().push(row as u32);
                 }
             }
-            Arc::new(index)
-        }))
+            let widest = index.values().map(Vec::len).max().unwrap_or(0);
+            (Arc::new(index), widest)
+        });
+        (Arc::clone(index), *widest)
     }
 }
 
@@ -263,6 +276,13 @@ impl IndexedScanExec {
         let n = self.rows.batch.num_rows();
         self.limit.map_or(n, |l| l.min(n))
     }
+
+    /// With a key, the most rows a run returns (the value may be bound anew per run:
+    /// the most rows one value has); `None` without a key.
+    pub fn rows_per_key(&self) -> Option<usize> {
+        let k = self.key.as_ref()?;
+        Some(self.rows.widest(k.column).min(self.num_rows()))
+    }
 }
 
 impl DisplayAs for IndexedScanExec {
@@ -388,5 +408,6 @@ mod tests {
         assert_eq!(index.get("a"), Some(&vec![0, 3]));
         assert_eq!(index.get("b"), Some(&vec![2]));
         assert_eq!(index.len(), 2);
+        assert_eq!(rows.widest(0), 2);
     }
 }

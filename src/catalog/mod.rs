@@ -4,12 +4,14 @@
 //! resolved lazily when a query names it. Reads `version/` and `store/` only.
 
 pub mod blobs;
+pub mod bound_filter;
 pub mod diff;
 pub mod functions;
 pub mod index_join;
 pub mod indexed;
 pub mod lookup;
 pub mod plans;
+pub mod point_scan;
 pub mod reader;
 pub mod segments;
 pub mod shape;
@@ -74,6 +76,9 @@ pub fn session_context_with(
         .position(|r| r.name() == "FilterPushdown(Post)")
         .unwrap_or(rules.len());
     rules.insert(at, Arc::new(walk::WalkRule));
+    // Scans by one key are not split over the cores (before the walk is fused, so its
+    // start is one partition too).
+    rules.insert(at, Arc::new(point_scan::PointScanRule));
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)

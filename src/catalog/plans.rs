@@ -348,7 +348,10 @@ impl PlanCache {
         let (plan, first) = match known {
             None | Some(Generic::Refused) => return Ok(None),
             Some(Generic::Ready(plan)) if !plan.entry.worn() => (plan, false),
-            Some(Generic::Seen | Generic::Ready(_)) if !make => return Ok(None),
+            // A worn generic plan is made again whoever comes: were it left to the
+            // next text seen for the first time, every repeated text in between
+            // (most of them, once a workload's values recur) would be planned whole.
+            Some(Generic::Seen) if !make => return Ok(None),
             Some(Generic::Seen | Generic::Ready(_)) => {
                 let made = make_generic(&key.1, &ctx()).await.unwrap_or(None);
                 let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());

@@ -37,9 +37,8 @@ pub struct Shape {
     pub key: String,
     /// The literals in text order.
     literals: Vec<Literal>,
-    /// The tokens as the comparison with a printed statement sees them: unquoted
-    /// words in lower case, literals as written.
-    folded: Vec<String>,
+    /// The tokens (no whitespace), for `folded`: only learning compares them.
+    tokens: Vec<Token>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -91,7 +90,6 @@ impl Shape {
         }
         let mut key = String::with_capacity(sql.len());
         let mut literals = Vec::new();
-        let mut folded = Vec::with_capacity(tokens.len());
         let mut after_minus = false;
         for t in &tokens {
             if !key.is_empty() {
@@ -102,7 +100,6 @@ impl Shape {
                 Token::SingleQuotedString(s) => Some(Kind::String(s.clone())),
                 _ => None,
             };
-            let text = t.to_string();
             match kind {
                 Some(kind) => {
                     key.push_str(if matches!(kind, Kind::Number(_)) {
@@ -110,19 +107,15 @@ impl Shape {
                     } else {
                         "?s"
                     });
-                    folded.push(text.clone());
                     literals.push(Literal {
-                        text,
+                        text: t.to_string(),
                         kind,
                         after_minus,
                     });
                 }
                 None => {
-                    key.push_str(&text);
-                    folded.push(match t {
-                        Token::Word(w) if w.quote_style.is_none() => w.value.to_lowercase(),
-                        _ => text,
-                    });
+                    use std::fmt::Write;
+                    let _ = write!(key, "{t}");
                 }
             }
             after_minus = matches!(t, Token::Minus);
@@ -130,8 +123,20 @@ impl Shape {
         (!literals.is_empty()).then_some(Shape {
             key,
             literals,
-            folded,
+            tokens,
         })
+    }
+
+    /// The tokens as the comparison with a printed statement sees them: unquoted
+    /// words in lower case, literals as written.
+    fn folded(&self) -> Vec<String> {
+        self.tokens
+            .iter()
+            .map(|t| match t {
+                Token::Word(w) if w.quote_style.is_none() => w.value.to_lowercase(),
+                _ => t.to_string(),
+            })
+            .collect()
     }
 }
 
@@ -149,7 +154,7 @@ impl Slots {
     /// printed again is `printed` and normalizes to `values`, if they are certain
     /// (module doc).
     pub fn learn(text: &Shape, printed: &Shape, values: &[ScalarValue]) -> Option<Slots> {
-        if text.folded != printed.folded {
+        if text.folded() != printed.folded() {
             return None;
         }
         let mut used = vec![false; text.literals.len()];
@@ -217,8 +222,8 @@ mod tests {
         let b = Shape::of("select x from t where a = 6 and b = 'no'   LIMIT 3").unwrap();
         assert_eq!(a.key, "SELECT x FROM t WHERE a = ?n AND b = ?s LIMIT ?n");
         assert_ne!(a.key, b.key, "the key keeps the case of words");
-        assert_eq!(a.folded, {
-            let mut f = b.folded.clone();
+        assert_eq!(a.folded(), {
+            let mut f = b.folded();
             f[7] = "5".into();
             f[11] = "'it's'".into();
             f

@@ -14,7 +14,8 @@
 //!   planning, with segment tables told not to prune (`Generic`): they keep every
 //!   segment and its statistics on the scan instead.
 //! - [`bind`] makes a run's plan: sentinels replaced by the values in predicates of
-//!   Parquet scans and filters, in the filters and projections of a fused walk
+//!   Parquet scans and filters (`BoundFilterExec`, under the generic filter's
+//!   properties), in the filters and projections of a fused walk
 //!   (`WalkExec`) and in the key of a user-table scan read through its index
 //!   (`IndexedScanExec`), and each segment scan pruned again with the bound predicate
 //!   (segment statistics, as `SegmentTable::scan` does).
@@ -27,6 +28,7 @@
 //! value (folding, unwrapping casts) it cannot do with a placeholder, so a generic
 //! plan is right for every value by construction.
 
+use super::bound_filter::BoundFilterExec;
 use super::index_join::IndexLookupJoinExec;
 use super::indexed::IndexedScanExec;
 use super::lookup::{parquet_scan, LookupExec};
@@ -331,8 +333,15 @@ pub fn bind(
             .into_iter()
             .next()
             .unwrap_or_else(|| Arc::clone(f.input()));
+        let predicate = substitute(f.predicate(), from, to)?;
+        // Under the generic filter's properties when its input kept its own (the
+        // nodes above then keep theirs), else a filter planned anew.
+        if let Some(bound) = BoundFilterExec::new(plan, Arc::clone(&predicate), Arc::clone(&child))
+        {
+            return Ok(Arc::new(bound));
+        }
         let filter = FilterExecBuilder::from(f)
-            .with_predicate(substitute(f.predicate(), from, to)?)
+            .with_predicate(predicate)
             .with_input(child)
             .build()?;
         return Ok(Arc::new(filter));
