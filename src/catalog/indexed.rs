@@ -28,8 +28,10 @@ use datafusion::physical_plan::{
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Row numbers (into `IndexedRows::batch`) by the text value of one column.
-pub type KeyIndex = HashMap<String, Vec<u32>>;
+/// Row numbers (into `IndexedRows::batch`) by the text value of one column. DataFusion's
+/// map (hashbrown with foldhash): a walk probes it once per row it visits, and SipHash
+/// was a visible part of a probe.
+pub type KeyIndex = datafusion::common::HashMap<String, Vec<u32>>;
 
 /// Every row of one table, as one batch, and the indexes built so far.
 #[derive(Debug)]
@@ -82,7 +84,7 @@ impl IndexedRows {
         let mut all = self.indexes.lock().unwrap_or_else(|e| e.into_inner());
         let (index, widest) = all.entry(column).or_insert_with(|| {
             let values = self.batch.column(column).as_string::<i32>();
-            let mut index = KeyIndex::new();
+            let mut index = KeyIndex::default();
             for (row, v) in values.iter().enumerate() {
                 if let Some(v) = v {
                     index.entry(v.to_string()).or_default().push(row as u32);
