@@ -98,6 +98,30 @@ fn queries() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A row of the in-process table: the walk, its rows (PostgreSQL's first output
+/// column), then bagbase against PostgreSQL with the plan kept (`kept_note` after
+/// those two figures) and planned per query.
+fn print_row(
+    name: &str,
+    pg_out: &str,
+    kept: (Duration, Duration),
+    planned: (Duration, Duration),
+    kept_note: &str,
+) {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let ((k, pk), (b, p)) = (kept, planned);
+    println!(
+        "| {name} | {} | {:.2}{kept_note} | {:.2}{kept_note} | {:.2} | {:.2} | {:.2} | {:.2} |",
+        pg_out.split('|').next().unwrap_or(""),
+        ms(k),
+        ms(pk),
+        ms(k) / ms(pk),
+        ms(b),
+        ms(p),
+        ms(b) / ms(p)
+    );
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -165,17 +189,7 @@ fn main() {
         let (pkept, pout) = pg.time_repeated(&q, RUNS);
         let pk = median(pkept);
         eprintln!("{name}: bagbase\n{out}\nPostgreSQL: {pout}");
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        println!(
-            "| {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
-            pout.split('|').next().unwrap_or(""),
-            ms(k),
-            ms(pk),
-            ms(k) / ms(pk),
-            ms(b),
-            ms(p),
-            ms(b) / ms(p)
-        );
+        print_row(name, &pout, (k, pk), (b, p), "");
     }
     {
         let name = "from a different chain head each query (50 rows)";
@@ -207,17 +221,7 @@ fn main() {
         let (pkept, pout) = pg.time_each(&refs);
         let pk = mean(&pkept[2..]);
         eprintln!("{name}: bagbase\n{out}\nPostgreSQL: {pout}");
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        println!(
-            "| {name} | {} | {:.2} (mean) | {:.2} (mean) | {:.2} | {:.2} | {:.2} | {:.2} |",
-            pout.split('|').next().unwrap_or(""),
-            ms(k),
-            ms(pk),
-            ms(k) / ms(pk),
-            ms(b),
-            ms(p),
-            ms(b) / ms(p)
-        );
+        print_row(name, &pout, (k, pk), (b, p), " (mean)");
     }
     let ctx = store.session_context();
     phases(&ctx, &rt, &queries()[0].1);
