@@ -14,6 +14,25 @@ use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{ExecutionPlan, Partitioning};
 use std::sync::Arc;
 
+/// `plan` without the round-robin repartitions whose input `one_partition_is_enough`
+/// (also used for the split above a fused walk, `walk::WalkRule`).
+pub fn drop_round_robin(
+    plan: Arc<dyn ExecutionPlan>,
+    one_partition_is_enough: impl Fn(&Arc<dyn ExecutionPlan>) -> bool,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|p| {
+        let drop = p.downcast_ref::<RepartitionExec>().and_then(|r| {
+            let round_robin = matches!(r.partitioning(), Partitioning::RoundRobinBatch(_));
+            (round_robin && one_partition_is_enough(r.input())).then(|| Arc::clone(r.input()))
+        });
+        Ok(match drop {
+            Some(input) => Transformed::yes(input),
+            None => Transformed::no(p),
+        })
+    })
+    .map(|t| t.data)
+}
+
 #[derive(Debug, Default)]
 pub struct PointScanRule;
 
@@ -24,22 +43,12 @@ impl PhysicalOptimizerRule for PointScanRule {
         config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let batch = usize::from(config.execution.batch_size);
-        plan.transform_up(|p| {
-            let Some(r) = p.downcast_ref::<RepartitionExec>() else {
-                return Ok(Transformed::no(p));
-            };
-            let point = matches!(r.partitioning(), Partitioning::RoundRobinBatch(_))
-                && r.input()
-                    .downcast_ref::<IndexedScanExec>()
-                    .and_then(|s| s.rows_per_key())
-                    .is_some_and(|n| n <= batch);
-            Ok(if point {
-                Transformed::yes(Arc::clone(r.input()))
-            } else {
-                Transformed::no(p)
-            })
+        drop_round_robin(plan, |input| {
+            input
+                .downcast_ref::<IndexedScanExec>()
+                .and_then(|s| s.rows_per_key())
+                .is_some_and(|n| n <= batch)
         })
-        .map(|t| t.data)
     }
 
     fn name(&self) -> &str {

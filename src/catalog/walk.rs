@@ -123,7 +123,7 @@ impl PhysicalOptimizerRule for WalkRule {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|p| {
+        let plan = plan.transform_up(|p| {
             let Some(r) = p.downcast_ref::<RecursiveQueryExec>() else {
                 return Ok(Transformed::no(p));
             };
@@ -144,29 +144,18 @@ impl PhysicalOptimizerRule for WalkRule {
                 schema,
             );
             Ok(Transformed::yes(Arc::new(walk) as Arc<dyn ExecutionPlan>))
-        })?
-        .data
+        })?;
         // A walk is one partition; the round-robin split DataFusion puts above it (for
         // the operators above to run on every core) costs two tasks and a channel per
         // query — more than a small walk's whole run. The operators above take one
         // partition as well.
-        .transform_up(|p| {
-            let Some(r) = p.downcast_ref::<RepartitionExec>() else {
-                return Ok(Transformed::no(p));
-            };
-            if !matches!(r.partitioning(), Partitioning::RoundRobinBatch(_)) {
-                return Ok(Transformed::no(p));
-            }
-            let mut below = r.input();
+        super::point_scan::drop_round_robin(plan.data, |input| {
+            let mut below = input;
             while let Some(pr) = below.downcast_ref::<ProjectionExec>() {
                 below = pr.input();
             }
-            if below.downcast_ref::<WalkExec>().is_none() {
-                return Ok(Transformed::no(p));
-            }
-            Ok(Transformed::yes(Arc::clone(r.input())))
+            below.downcast_ref::<WalkExec>().is_some()
         })
-        .map(|t| t.data)
     }
 
     fn name(&self) -> &str {
