@@ -8,7 +8,9 @@
 //! first run). PostgreSQL through psql's `\timing`, with one connection kept (its plan
 //! and catalog caches warm) and with a new connection per query. Then both over the
 //! wire: `bagbase serve` and PostgreSQL each driven by one pgbench client (simple
-//! protocol, connection kept; the server keeps the walk's plan, src/server/select.rs).
+//! protocol, connection kept; the server keeps the walk's plan, src/server/select.rs),
+//! and again with a new connection per query (`pgbench -C`, what a script calling
+//! `psql -c` per query does; the server's plans outlive a connection).
 //!
 //! A third walk starts from a different chain head each query, found through the edges
 //! (`WHERE source_id = 'c<k>-0'`), as a user's lineage queries do: each text is new, so
@@ -18,12 +20,14 @@
 //!
 //! cargo bench --bench lineage
 //! LINEAGE_PHASES_ONLY=1 LINEAGE_PHASE_RUNS=3000 cargo bench --bench lineage  # profile planning
+//!   (also prints the time of each analyzer, optimizer and physical optimizer rule)
 //! LINEAGE_SPREAD_ONLY=20 cargo bench --bench lineage  # profile walks from new starts
 
 mod common;
 
 use bagbase::Store;
 use common::pg::Pg;
+use common::server::Connect;
 use std::time::{Duration, Instant};
 
 const CHAINS: i64 = 2000;
@@ -137,7 +141,19 @@ fn main() {
         .unwrap();
     if std::env::var("LINEAGE_PHASES_ONLY").is_ok() {
         let ctx = store.session_context();
+        // LINEAGE_SET="key=value,..." tries session options (profiling only).
+        for kv in std::env::var("LINEAGE_SET").unwrap_or_default().split(',') {
+            if let Some((k, v)) = kv.split_once('=') {
+                ctx.state_ref()
+                    .write()
+                    .config_mut()
+                    .options_mut()
+                    .set(k, v)
+                    .unwrap();
+            }
+        }
         phases(&ctx, &rt, &queries()[0].1);
+        rules(&ctx, &rt, &queries()[0].1);
         return;
     }
     if let Ok(rounds) = std::env::var("LINEAGE_SPREAD_ONLY") {
@@ -232,9 +248,9 @@ fn main() {
     let secs = common::env_or("LINEAGE_WIRE_SECS", 10);
     let (mut server, port) = common::server::start(&dir.join("store"));
     println!(
-        "\n| walk | bagbase serve, pgbench 1 client (ms per query) | PostgreSQL 15, pgbench 1 client (ms) | ratio |"
+        "\n| walk | bagbase serve, pgbench 1 client (ms per query) | PostgreSQL 15, pgbench 1 client (ms) | ratio | bagbase, new connection per query (ms) | PostgreSQL, new connection per query (ms) | ratio |"
     );
-    println!("|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     let random = (
         "from a random chain head each query",
         format!("\\set c random(0, {})\n{}", CHAINS - 1, from_head(":c")),
@@ -242,9 +258,21 @@ fn main() {
     for (i, (name, q)) in queries().into_iter().chain([random]).enumerate() {
         let script = dir.join(format!("walk{i}.sql"));
         std::fs::write(&script, format!("{q};\n")).unwrap();
-        let b = common::server::pgbench_ms(port, "bagbase", "main", &script, secs);
-        let p = common::server::pgbench_ms(pg.port(), "postgres", "postgres", &script, secs);
-        println!("| {name} | {b:.3} | {p:.3} | {:.2} |", b / p);
+        let [b, p, bc, pc] = [Connect::Kept, Connect::Each]
+            .map(|c| {
+                [
+                    common::server::pgbench_ms(port, "bagbase", "main", &script, secs, c),
+                    common::server::pgbench_ms(pg.port(), "postgres", "postgres", &script, secs, c),
+                ]
+            })
+            .concat()
+            .try_into()
+            .unwrap();
+        println!(
+            "| {name} | {b:.3} | {p:.3} | {:.2} | {bc:.3} | {pc:.3} | {:.2} |",
+            b / p,
+            bc / pc
+        );
     }
     let _ = server.kill();
     let _ = server.wait();
@@ -295,4 +323,73 @@ fn phases(
         .map(|(name, d)| format!("{name} {:.3} ms", d.as_secs_f64() * 1e3 / f64::from(n)))
         .collect();
     eprintln!("one node, session kept, mean of {n}: {}", parts.join(", "));
+}
+
+/// Where the single walk's planning goes, rule by rule (stderr, mean of the phase
+/// runs, rules above 10 µs): the analyzer, each logical optimizer rule (all passes),
+/// the initial physical plan and each physical optimizer rule.
+fn rules(
+    ctx: &bagbase::datafusion::prelude::SessionContext,
+    rt: &tokio::runtime::Runtime,
+    q: &str,
+) {
+    use bagbase::datafusion::config::Dialect;
+    use bagbase::datafusion::execution::SessionStateBuilder;
+    use bagbase::datafusion::physical_optimizer::optimizer::ConfigOnlyContext;
+    use std::collections::BTreeMap;
+    let state = ctx.state();
+    let config = ConfigOnlyContext::new(state.config_options());
+    let bare = SessionStateBuilder::new_from_existing(state.clone())
+        .with_physical_optimizer_rules(vec![])
+        .build();
+    let n: u32 = std::env::var("LINEAGE_PHASE_RUNS").map_or(200, |v| v.parse().unwrap());
+    let mut t: BTreeMap<String, Duration> = BTreeMap::new();
+    let mut add = |name: &str, d: Duration| *t.entry(name.to_string()).or_default() += d;
+    for _ in 0..n {
+        let stmt = state.sql_to_statement(q, &Dialect::PostgreSQL).unwrap();
+        let a = Instant::now();
+        let plan = rt.block_on(state.statement_to_plan(stmt)).unwrap();
+        add("0 sql to logical plan", a.elapsed());
+        let a = Instant::now();
+        let plan = state
+            .analyzer()
+            .execute_and_check(plan, state.config_options(), |_, _| {})
+            .unwrap();
+        add("1 analyzer", a.elapsed());
+        let mut last = Instant::now();
+        let mut per: Vec<(String, Duration)> = Vec::new();
+        let plan = state
+            .optimizer()
+            .optimize(plan, &state, |_, rule| {
+                let now = Instant::now();
+                per.push((format!("2 opt {}", rule.name()), now - last));
+                last = now;
+            })
+            .unwrap();
+        for (name, d) in per {
+            add(&name, d);
+        }
+        let a = Instant::now();
+        let mut plan = rt
+            .block_on(bare.query_planner().create_physical_plan(&plan, &bare))
+            .unwrap();
+        add("3 initial physical plan", a.elapsed());
+        for rule in state.physical_optimizers() {
+            let a = Instant::now();
+            plan = rule.optimize_with_context(plan, &config).unwrap();
+            add(&format!("4 phys {}", rule.name()), a.elapsed());
+        }
+    }
+    let mut total = Duration::ZERO;
+    for (name, d) in &t {
+        total += *d;
+        let us = d.as_secs_f64() * 1e6 / f64::from(n);
+        if us >= 10.0 {
+            eprintln!("{name}: {us:.1} µs");
+        }
+    }
+    eprintln!(
+        "all rules: {:.3} ms",
+        total.as_secs_f64() * 1e3 / f64::from(n)
+    );
 }

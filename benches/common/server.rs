@@ -26,10 +26,32 @@ pub fn start(store: &Path) -> (Child, u16) {
     (child, port)
 }
 
-/// Milliseconds per statement of `script` run by one pgbench client (simple protocol,
-/// one connection kept) for `secs` seconds against the server on `port`.
-pub fn pgbench_ms(port: u16, user: &str, db: &str, script: &Path, secs: u64) -> f64 {
-    let out = Command::new("pgbench")
+/// How a pgbench client connects.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Connect {
+    /// One connection for the whole run.
+    Kept,
+    /// A new connection for each statement (`pgbench -C`), as a script running `psql
+    /// -c` per query does.
+    Each,
+}
+
+/// Milliseconds per statement of `script` run by one pgbench client (simple protocol)
+/// for `secs` seconds against the server on `port`, connecting as `connect` says (the
+/// time includes the connections).
+pub fn pgbench_ms(
+    port: u16,
+    user: &str,
+    db: &str,
+    script: &Path,
+    secs: u64,
+    connect: Connect,
+) -> f64 {
+    let mut cmd = Command::new("pgbench");
+    if connect == Connect::Each {
+        cmd.arg("-C");
+    }
+    let out = cmd
         .args(["-n", "-c", "1", "-j", "1", "-T", &secs.to_string()])
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", user])
         .arg("-f")
