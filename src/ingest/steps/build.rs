@@ -19,9 +19,13 @@ use std::sync::Arc;
 
 /// Steps gathered at once, and the bytes a batch of steps aims at.
 const GATHER_ROWS: usize = 16 * 1024;
-const GATHER_BYTES: u64 = 8 << 20;
+const GATHER_BYTES: u64 = 1 << 20;
 /// A steps segment is written when it holds this many bytes or rows (or its episode ends).
-const SEGMENT_BYTES: u64 = 16 << 20;
+/// As small as the decoders' budget of unwritten rows (`message::tables`): at 16 MiB a
+/// recording's steps stayed in memory until there were 16 MiB of them, so an ingest's
+/// peak grew with the recording (2 GiB bag 49.5, 4 GiB 55 MiB; docs/BENCHMARKS.md,
+/// ROS1 session 31).
+const SEGMENT_BYTES: u64 = 2 << 20;
 const SEGMENT_ROWS: usize = 64 * 1024;
 
 /// Columns of the topic tables that are not message fields.
@@ -683,8 +687,11 @@ fn write(
     blobs: &[BlobPath],
 ) -> Result<SegmentMeta, Fail> {
     let kv = chunks.kv();
-    segment::write_segment_blobs("steps", chunks, nodes, kv, schema, batches, blobs)
-        .map_err(|e| e.to_string())
+    let meta = segment::write_segment_blobs("steps", chunks, nodes, kv, schema, batches, blobs)
+        .map_err(|e| e.to_string());
+    // The encoding buffers just freed, as after a topic segment (`message::write`).
+    crate::store::pool::release_freed_memory();
+    meta
 }
 
 /// `episodes` rows being built (shared with decoders that make episodes without topics).
