@@ -20,7 +20,8 @@
 //!
 //! cargo bench --bench lineage
 //! LINEAGE_PHASES_ONLY=1 LINEAGE_PHASE_RUNS=3000 cargo bench --bench lineage  # profile planning
-//!   (also prints the time of each analyzer, optimizer and physical optimizer rule)
+//!   (also prints the time of each analyzer, optimizer and physical optimizer rule;
+//!   LINEAGE_SET="datafusion.optimizer.max_passes=1,..." tries session options)
 //! LINEAGE_SPREAD_ONLY=20 cargo bench --bench lineage  # profile walks from new starts
 
 mod common;
