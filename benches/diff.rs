@@ -169,16 +169,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn time_bagbase(rt: &tokio::runtime::Runtime, store: &Store, sql: &str) -> (Duration, String) {
-    let mut times = Vec::new();
-    let mut out = String::new();
-    for _ in 0..3 {
-        let t = Instant::now();
-        let b = rt.block_on(store.sql(sql, None)).unwrap();
-        times.push(t.elapsed());
-        out = bagbase::datafusion::arrow::util::pretty::pretty_format_batches(&b)
-            .unwrap()
-            .to_string();
-    }
+    let (times, out) = common::time_sql(rt, store, [sql; 3]);
     (median(times), out)
 }
 

@@ -127,6 +127,23 @@ fn print_row(
     );
 }
 
+/// Times each statement planned from scratch in a new session and run.
+fn time_planned<'a>(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    sqls: impl IntoIterator<Item = &'a str>,
+) -> Vec<Duration> {
+    sqls.into_iter()
+        .map(|q| {
+            let t = Instant::now();
+            let ctx = store.session_context();
+            let df = rt.block_on(ctx.sql(q)).unwrap();
+            rt.block_on(df.collect()).unwrap();
+            t.elapsed()
+        })
+        .collect()
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -180,28 +197,11 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|");
     for (i, (name, q)) in queries().into_iter().enumerate() {
-        let mut kept = Vec::new();
-        let mut out = String::new();
-        for _ in 0..RUNS + 2 {
-            let t = Instant::now();
-            let b = rt.block_on(store.sql(&q, None)).unwrap();
-            kept.push(t.elapsed());
-            out = bagbase::datafusion::arrow::util::pretty::pretty_format_batches(&b)
-                .unwrap()
-                .to_string();
-        }
+        let (mut kept, out) = common::time_sql(&rt, &store, vec![q.as_str(); RUNS + 2]);
         assert_eq!(store.cached_plans(), i + 1, "{name}: plan not kept");
         kept.drain(..2); // the runs that planned (seen once, then kept)
         let k = median(kept);
-        let mut planned = Vec::new();
-        for _ in 0..RUNS {
-            let t = Instant::now();
-            let ctx = store.session_context();
-            let df = rt.block_on(ctx.sql(&q)).unwrap();
-            rt.block_on(df.collect()).unwrap();
-            planned.push(t.elapsed());
-        }
-        let b = median(planned);
+        let b = median(time_planned(&rt, &store, vec![q.as_str(); RUNS]));
         let p = median((0..RUNS).map(|_| pg.time(&q).0).collect());
         let (pkept, pout) = pg.time_repeated(&q, RUNS);
         let pk = median(pkept);
@@ -211,30 +211,13 @@ fn main() {
     {
         let name = "from a different chain head each query (50 rows)";
         let texts = spread();
-        let mut shared = Vec::new();
-        let mut out = String::new();
-        for q in &texts {
-            let t = Instant::now();
-            let b = rt.block_on(store.sql(q, None)).unwrap();
-            shared.push(t.elapsed());
-            out = bagbase::datafusion::arrow::util::pretty::pretty_format_batches(&b)
-                .unwrap()
-                .to_string();
-        }
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let (mut shared, out) = common::time_sql(&rt, &store, refs.iter().copied());
         assert_eq!(store.generic_plans(), 1, "{name}: no generic plan");
         shared.drain(..2); // the runs that planned (shape seen once, then made generic)
         let k = mean(&shared);
-        let mut planned = Vec::new();
-        for q in texts.iter().take(RUNS) {
-            let t = Instant::now();
-            let ctx = store.session_context();
-            let df = rt.block_on(ctx.sql(q)).unwrap();
-            rt.block_on(df.collect()).unwrap();
-            planned.push(t.elapsed());
-        }
-        let b = median(planned);
+        let b = median(time_planned(&rt, &store, refs.iter().copied().take(RUNS)));
         let p = median(texts.iter().take(RUNS).map(|q| pg.time(q).0).collect());
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let (pkept, pout) = pg.time_each(&refs);
         let pk = mean(&pkept[2..]);
         eprintln!("{name}: bagbase\n{out}\nPostgreSQL: {pout}");

@@ -215,3 +215,23 @@ pub fn scratch() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Times `Store::sql` on each statement in turn (plans kept as `Store::sql` keeps
+/// them); the last one's rows, printed.
+pub fn time_sql<'a>(
+    rt: &tokio::runtime::Runtime,
+    store: &bagbase::Store,
+    sqls: impl IntoIterator<Item = &'a str>,
+) -> (Vec<Duration>, String) {
+    let mut times = Vec::new();
+    let mut out = String::new();
+    for q in sqls {
+        let t = Instant::now();
+        let b = rt.block_on(store.sql(q, None)).unwrap();
+        times.push(t.elapsed());
+        out = bagbase::datafusion::arrow::util::pretty::pretty_format_batches(&b)
+            .unwrap()
+            .to_string();
+    }
+    (times, out)
+}
